@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Fact is one line of the machine and method description.
+type Fact struct {
+	Key, Value string
+}
+
+// gatherFacts describes the machine, the tools and the fixture.
+func gatherFacts(ctx context.Context, o *options, fx *Fixture, mounters []Mounter, elapsed time.Duration) []Fact {
+	var facts []Fact
+	add := func(k, v string) {
+		if v != "" {
+			facts = append(facts, Fact{k, v})
+		}
+	}
+	add("date", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	var un unix.Utsname
+	if unix.Uname(&un) == nil {
+		add("kernel", unix.ByteSliceToString(un.Release[:])+" "+unix.ByteSliceToString(un.Machine[:]))
+	}
+	add("cpus", fmt.Sprintf("%d (%s)", runtime.NumCPU(), procField("/proc/cpuinfo", "model name")))
+	add("memory", procField("/proc/meminfo", "MemTotal"))
+	add("disk", diskOf(o.scratch))
+	add("overlay module", overlayParams())
+	add("runs per cell", fmt.Sprintf("%d (median)", o.runs))
+	add("total run time", elapsed.Round(time.Second).String())
+	add("tree", fx.Tree)
+	for i, l := range fx.Layers {
+		add(fmt.Sprintf("layer %d", i+1), l)
+	}
+	add("upper", "empty, fresh for every run, on the same disk")
+	add("python3 in tree", fx.PythonVersion)
+	add("go", runtime.Version())
+	for _, m := range mounters {
+		switch m.Name() {
+		case NameFuseOverlayfs:
+			add("fuse-overlayfs", toolVersion(ctx, "fuse-overlayfs", "fuse-overlayfs", "--version"))
+		case NameUnionfsFuse:
+			add("unionfs-fuse", toolVersion(ctx, "unionfs", "unionfs", "--version"))
+		case NameLaminaFUSE:
+			add("lamina unionmount", o.unionmount+" "+toolVersion(ctx, "", o.unionmount, "--version"))
+		}
+	}
+	add("fusermount3", toolVersion(ctx, "", "fusermount3", "--version"))
+	add("tar", toolVersion(ctx, "", "tar", "--version"))
+	add("find", toolVersion(ctx, "", "find", "--version"))
+	add("debootstrap", toolVersion(ctx, "", "debootstrap", "--version"))
+	return facts
+}
+
+// toolVersion runs a version command and returns its first line that
+// contains want (or its first line).
+func toolVersion(ctx context.Context, want, prog string, args ...string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if err != nil && len(lines) == 0 {
+		return "(version unknown: " + err.Error() + ")"
+	}
+	for _, l := range lines {
+		if want != "" && strings.Contains(l, want) {
+			return l
+		}
+	}
+	if len(lines) == 0 {
+		return "(version unknown)"
+	}
+	return lines[0]
+}
+
+// procField returns the value of "key: value" in a /proc file.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// diskOf says which filesystem holds dir.
+func diskOf(dir string) string {
+	entries, err := readMountinfo()
+	if err != nil {
+		return ""
+	}
+	best := mountEntry{}
+	for _, e := range entries {
+		if (dir == e.point || strings.HasPrefix(dir, strings.TrimSuffix(e.point, "/")+"/")) && len(e.point) >= len(best.point) {
+			best = e
+		}
+	}
+	if best.point == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s on %s (%s)", dir, best.point, best.fstype)
+}
+
+// overlayParams lists the kernel overlay module's defaults that change what
+// copy-up and rename do.
+func overlayParams() string {
+	var parts []string
+	for _, p := range []string{"index", "metacopy", "redirect_dir", "xino_auto"} {
+		b, err := os.ReadFile(filepath.Join("/sys/module/overlay/parameters", p))
+		if err == nil {
+			parts = append(parts, p+"="+strings.TrimSpace(string(b)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lamina-dev/lamina/unionfs"
+)
+
+const longHelp = `unionmount presents read-only lower directories and an optional writable
+upper directory as one tree, with the semantics of kernel overlayfs: the
+upper hides what is below it, deletions leave whiteouts in the upper, and a
+lower file is copied up the first time it is changed. Lower directories are
+never modified.
+
+It takes fuse-overlayfs's command line, so it can serve as containers/storage's
+mount_program, as the helper behind "mount -t fuse.unionmount" and /etc/fstab
+(through mount.fuse3), or by hand. It returns once the mount is ready and keeps
+serving in the background; -f keeps it in the foreground.
+
+Options (-o, comma-separated, may be repeated):
+  lowerdir=TOP:...:BOTTOM   read-only layers, leftmost on top (required)
+  upperdir=DIR              writable layer; without it the mount is read-only
+  workdir=DIR               scratch dir on upperdir's filesystem (with upperdir)
+  uidmapping=C:H:L[:C:H:L]  show host uid H+i as C+i (FUSE driver)
+  gidmapping=C:H:L[:C:H:L]  the same for groups
+  squash_to_root            show every file as owned by root (FUSE driver)
+  squash_to_uid=N           show every file as owned by uid N
+  squash_to_gid=N           show every file as owned by gid N
+  passthrough=on|off|auto   FUSE passthrough for open files (default auto)
+  fsync=0, volatile         do not fsync copied-up data (faster, less durable)
+  timeout=SECONDS           kernel cache timeout (default 3600)
+  ro                        mount read-only
+Escape ':' and ',' in paths with a backslash.
+
+Drivers (--driver):
+  auto     kernel overlayfs when this process may mount it (root, or a user
+           namespace with userxattr) and the options allow it; else FUSE
+  fuse     lamina's FUSE daemon
+  overlay  kernel overlayfs
+
+Unmount with "unionmount --unmount MNT", "fusermount3 -u MNT" or SIGTERM to
+a foreground daemon.`
+
+func execute(ctx context.Context, args []string) int {
+	var (
+		opts    []string
+		fg      bool
+		debug   bool
+		driver  string
+		unmount bool
+	)
+	cmd := &cobra.Command{
+		Use:   "unionmount [flags] -o lowerdir=... [SOURCE] MOUNTPOINT",
+		Short: "Mount a union of directories (a drop-in for fuse-overlayfs)",
+		Long:  longHelp + "\n\nAccepted and ignored for compatibility: " + ignoredList(),
+		Example: `  unionmount -o lowerdir=/l2:/l1,upperdir=/up,workdir=/work /mnt
+  unionmount --driver=fuse -o lowerdir=/image/rootfs /mnt      # read-only
+  mount -t fuse.unionmount unionmount /mnt -o lowerdir=/l,upperdir=/u,workdir=/w
+  unionmount --unmount /mnt`,
+		Args:          cobra.RangeArgs(1, 2),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mnt := args[len(args)-1]
+			if unmount {
+				return unionfs.Unmount(mnt)
+			}
+			d, err := unionfs.ParseDriver(driver)
+			if err != nil {
+				return err
+			}
+			level := slog.LevelInfo
+			if debug {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return run(ctx, log, mountArgs{opts: opts, mnt: mnt, driver: d, debug: debug, foreground: fg})
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&opts, "options", "o", nil, "mount options, comma-separated (see above)")
+	f.BoolVarP(&fg, "foreground", "f", false, "stay in the foreground and serve until unmounted")
+	f.BoolVarP(&debug, "debug", "d", false, "log every FUSE request (implies -f)")
+	f.StringVar(&driver, "driver", "auto", "auto, fuse or overlay")
+	f.BoolVarP(&unmount, "unmount", "u", false, "unmount MOUNTPOINT and exit")
+	cmd.SetArgs(args)
+	cmd.SetContext(ctx)
+	if err := cmd.Execute(); err != nil {
+		signalReady(oneLine(err))
+		fmt.Fprintf(os.Stderr, "unionmount: %s\n", oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+func ignoredList() string {
+	names := unionfs.IgnoredOptionNames()
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// oneLine keeps an error message to one line.
+func oneLine(err error) string {
+	var le *unionfs.LayerError
+	msg := err.Error()
+	if errors.As(err, &le) {
+		msg = le.Error()
+	}
+	return strings.ReplaceAll(msg, "\n", " ")
+}

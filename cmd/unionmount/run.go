@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/lamina-dev/lamina/unionfs"
+)
+
+// readyEnv names the descriptor a daemon child reports readiness on.
+const readyEnv = "LAMINA_UNIONMOUNT_READY_FD"
+
+type mountArgs struct {
+	opts       []string
+	mnt        string
+	driver     unionfs.Driver
+	debug      bool
+	foreground bool
+}
+
+// run mounts; for FUSE it serves in this process (foreground) or in a
+// re-executed daemon child whose readiness it waits for.
+func run(ctx context.Context, log *slog.Logger, a mountArgs) error {
+	req, err := unionfs.ParseMountOptions(a.opts)
+	if err != nil {
+		return err
+	}
+	d, why := unionfs.ChooseDriver(a.driver, req)
+	log.Debug("driver chosen", "driver", d, "why", why)
+	if d == unionfs.DriverOverlay {
+		return unionfs.MountOverlay(req, a.mnt)
+	}
+	if !a.foreground && !a.debug && os.Getenv(readyEnv) == "" {
+		return daemonize()
+	}
+	u, err := unionfs.New(req.EffectiveConfig(), append(req.Options, unionfs.WithDebug(a.debug))...)
+	if err != nil {
+		return err
+	}
+	srv, err := u.Mount(a.mnt)
+	if err != nil {
+		return err
+	}
+	log.Debug("mounted", "mountpoint", srv.Mountpoint, "whiteouts", u.WhiteoutFormat())
+	os.Chdir("/")
+	signalReady("")
+	go func() {
+		<-ctx.Done()
+		if err := srv.Unmount(); err != nil {
+			log.Error("unmount on signal", "err", err)
+		}
+	}()
+	srv.Wait()
+	return nil
+}
+
+// daemonize re-executes this program in the foreground as a detached
+// child and returns once it reports that the mount is ready, or its error.
+func daemonize() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("create ready pipe: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	cmd := exec.Command(self, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), readyEnv+"=3")
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", os.DevNull, err)
+	}
+	defer devnull.Close()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	w.Close()
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	r.Close()
+	line = strings.TrimSpace(line)
+	switch {
+	case line == "ok":
+		cmd.Process.Release()
+		return nil
+	case strings.HasPrefix(line, "error "):
+		cmd.Wait()
+		return errors.New(strings.TrimPrefix(line, "error "))
+	}
+	err = cmd.Wait()
+	return fmt.Errorf("daemon exited before the mount was ready: %v", err)
+}
+
+// signalReady tells a waiting parent that the mount is ready (msg empty)
+// or why it failed.
+func signalReady(msg string) {
+	fd, err := strconv.Atoi(os.Getenv(readyEnv))
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "ready")
+	if msg == "" {
+		fmt.Fprintln(f, "ok")
+	} else {
+		fmt.Fprintln(f, "error "+strings.ReplaceAll(msg, "\n", " "))
+	}
+	f.Close()
+	os.Unsetenv(readyEnv)
+}

@@ -1,0 +1,103 @@
+package copyup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// workName is the name of copyup's private directory inside the workdir.
+const workName = "work"
+
+// Copier copies lower entries into the upper layer through a work directory.
+// It is immutable after New and safe for concurrent use.
+type Copier struct {
+	work string  // <workdir>/work; immutable
+	opts options // immutable
+}
+
+// New prepares a copier that stages files in <workdir>/work, which must
+// exist and be on the same filesystem as the destinations. It does NOT
+// clean; call [Clean] first at mount time.
+func New(workdir string, opts ...Option) (*Copier, error) {
+	o := defaults()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	work := filepath.Join(workdir, workName)
+	fi, err := os.Lstat(work)
+	if err != nil {
+		return nil, fmt.Errorf("open work dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("open work dir %s: %w", work, unix.ENOTDIR)
+	}
+	return &Copier{work: work, opts: o}, nil
+}
+
+// Copy copies the entry at src (absolute path, not followed if symlink) to
+// dst (absolute path whose parent must exist and whose name must not exist)
+// atomically. st is the lstat of src (the caller already has it; if nil,
+// Copy lstats). extra xattrs are set on the copy before it is published.
+//
+// A directory is copied as an empty directory with the source's metadata.
+// If dst exists the error matches [ErrExists]. On any error nothing is left
+// at dst or in the work directory.
+func (c *Copier) Copy(ctx context.Context, src, dst string, st *unix.Stat_t, extra map[string][]byte) error {
+	if err := c.copy(ctx, src, dst, st, extra); err != nil {
+		return fmt.Errorf("copy up %s: %w", src, err)
+	}
+	return nil
+}
+
+func (c *Copier) copy(ctx context.Context, src, dst string, st *unix.Stat_t, extra map[string][]byte) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if st == nil {
+		st = new(unix.Stat_t)
+		if err := unix.Lstat(src, st); err != nil {
+			return &os.PathError{Op: "lstat", Path: src, Err: err}
+		}
+	}
+	// Cheap early check so a large file is not copied only to fail at the
+	// end; RENAME_NOREPLACE is what actually guarantees no replacement.
+	var dstSt unix.Stat_t
+	if err := unix.Lstat(dst, &dstSt); err == nil {
+		return existsError(dst, unix.EEXIST)
+	} else if err != unix.ENOENT {
+		return &os.PathError{Op: "lstat", Path: dst, Err: err}
+	}
+
+	s, err := c.stage(ctx, src, st)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.discard()
+		}
+	}()
+	if err := c.applyMeta(s.path, src, st, extra); err != nil {
+		return err
+	}
+	if c.opts.sync {
+		if err := s.sync(); err != nil {
+			return err
+		}
+	}
+	if err := s.close(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return publish(s, dst, st.Mode&07777)
+}
+
+func existsError(dst string, cause error) error {
+	return fmt.Errorf("create %s: %w: %w", dst, ErrExists, cause)
+}

@@ -1,0 +1,142 @@
+// Package copyup copies one entry of a read-only lower layer into the
+// writable upper layer, atomically.
+//
+// # Model
+//
+// A union mount shows the upper directory over one or more lower
+// directories. Lower directories are never written. The first time a lower
+// entry is modified (write, truncate, chmod, chown, utimes, setxattr, link)
+// the union "copies it up": it makes a copy of the entry in the upper
+// directory and from then on works on the copy. copyup owns exactly that copy
+// and nothing else. The union decides when to copy up, copies up parent
+// directories first (by calling [Copier.Copy] on each missing parent, which
+// creates an empty directory with the parent's metadata), and serialises
+// copy-ups of the same path.
+//
+// Vocabulary:
+//
+//   - source: the lower entry, an absolute path that is not followed if it is
+//     a symlink. It is assumed immutable while it is copied.
+//   - destination: the absolute path in the upper layer. Its parent exists;
+//     its name does not.
+//   - work directory: <workdir>/work, a private directory on the same
+//     filesystem as the upper layer. copyup owns it entirely.
+//   - temp entry (staged entry): the copy while it is being built, a name
+//     inside the work directory.
+//   - publish: the rename that moves the finished temp entry to the
+//     destination.
+//
+// # What is written to disk
+//
+// copyup writes only inside the work directory and at the destination:
+//
+//   - <workdir>/work/ itself, created by [Clean] with mode 0700 when missing.
+//   - One temp entry per copy in progress, named "#lamina-<pid>-<seq>" where
+//     <pid> is the decimal process id and <seq> a decimal counter that is
+//     unique within the process. The name is created with O_EXCL (or
+//     mkdir/mknod/symlink, which fail on an existing name); on EEXIST the next
+//     counter value is tried. The entry has the source's type:
+//   - regular file: created 0600; its bytes are the source's bytes, with the
+//     source's holes left as holes where the filesystem reports them
+//     (SEEK_DATA/SEEK_HOLE) or where the clone keeps them; its size is the
+//     source's size.
+//   - directory: created empty, 0700. Its contents are never copied.
+//   - symlink: the source's target, byte for byte.
+//   - fifo, socket, character or block device: mknod with the source's type
+//     and st_rdev.
+//   - Then, in this order, the temp entry gets: owner and group (lchown);
+//     permission bits including setuid, setgid and sticky (chmod, after chown
+//     because chown clears setuid/setgid and security.capability; not for
+//     symlinks, whose mode cannot change); the source's extended attributes
+//     that the filter keeps; the extra attributes (the option's, then the
+//     call's, which win on a name clash); atime and mtime with nanoseconds
+//     (utimensat, last, because every step before may touch them).
+//   - Unless [NoSync] is given, a regular file or directory is fsynced.
+//   - The temp entry is renamed to the destination with RENAME_NOREPLACE.
+//     The temp name then no longer exists.
+//
+// No marker, journal or metadata file of copyup's own is ever written. The
+// "origin" marker a union may want on the copy is its own xattr, passed as an
+// extra attribute.
+//
+// # Crash safety
+//
+// The destination name is only ever created by one rename(2) of a temp entry
+// that is already complete: data, size, owner, mode, xattrs and times are all
+// in place before the rename. rename is atomic with respect to every other
+// process and to the death of this one: after a kill -9 at any instruction,
+// the destination either does not exist or names the complete copy. What a
+// crash can leave is a temp entry in the work directory, which no reader of
+// the union ever looks at and which [Clean] removes at the next mount.
+//
+// Against power loss the argument needs the data on disk before the rename
+// is: so a regular file is fsynced before the rename (fsync also makes its
+// metadata and xattrs durable), and so is a directory. Symlinks, fifos,
+// sockets and devices cannot be opened for fsync without side effects; their
+// whole content is inode metadata, which the journaling filesystems that can
+// hold an upper layer (ext4, xfs, btrfs) commit in order, so the rename
+// cannot become durable before the metadata it depends on. With [NoSync] the
+// kill -9 argument still holds (the page cache belongs to the kernel, not to
+// the process), but after a power loss a published file may be missing data.
+//
+// The rename itself is not fsynced (the destination's parent directory is not
+// fsynced), as in kernel overlayfs: after a power loss the copy-up may be
+// undone, and the lower entry shows through again, never a torn copy. A
+// caller that needs the copy-up durable fsyncs the destination's parent.
+//
+// If the filesystem does not support RENAME_NOREPLACE (EINVAL), a
+// non-directory is published with link(2), which also fails on an existing
+// name, and the temp name is then unlinked; a crash between the two leaves
+// a second name in the work directory that [Clean] removes.
+//
+// A directory whose mode has no owner-write bit cannot be renamed into
+// another directory without CAP_DAC_OVERRIDE (rename rewrites its ".."). If
+// the rename fails with EACCES for that reason, the temp directory is given
+// u+w, renamed, and then given its final mode. A crash in that window leaves
+// an empty directory whose only difference from the source is the u+w bit.
+//
+// # Data copy
+//
+// [CopyData] tries, in order: the FICLONE ioctl (a reflink that shares
+// extents, on btrfs and xfs; one call for the whole file, keeps holes);
+// copy_file_range(2) per data extent; a pread/pwrite loop per data extent
+// with a pooled 1 MiB buffer. A method is abandoned only for the errors that
+// mean "not supported here" (FICLONE: EOPNOTSUPP, EXDEV, EINVAL, ENOTTY;
+// copy_file_range: EXDEV, ENOSYS, EOPNOTSUPP, EINVAL); any other error fails
+// the copy. Data extents are found with lseek SEEK_DATA/SEEK_HOLE and only
+// they are copied; the file is then ftruncated to its full size, so holes in
+// the middle and at the end stay holes. The context is checked before every
+// 8 MiB chunk; FICLONE is a single call and cannot be interrupted.
+//
+// # Errors
+//
+// Errors read "verb noun: cause". A destination that already exists yields an
+// error matching both [ErrExists] and [io/fs.ErrExist]. An unknown file type
+// matches [errors.ErrUnsupported]. Cancellation returns an error matching
+// ctx.Err(). On every error the temp entry is removed before Copy returns.
+//
+// Failures that are tolerated, because a rootless daemon cannot avoid them:
+// lchown failing with EPERM or EINVAL (an unmapped id) unless
+// [WithStrictOwner]; setting a source xattr in the security.* or trusted.*
+// namespace failing with EPERM or EOPNOTSUPP. Extra xattrs are the caller's
+// explicit request and their failure is always an error.
+//
+// # Concurrency
+//
+// A Copier is immutable after [New] and may be used by any number of
+// goroutines at once for different destinations: temp names come from a
+// process-wide atomic counter. Two copies to the same destination at once
+// are the caller's bug; RENAME_NOREPLACE makes the second one fail with
+// [ErrExists] instead of replacing the first. [Clean] must not run while
+// copies are in progress (it is meant for mount time).
+//
+// # Invariants
+//
+//   - Nothing outside <workdir>/work and the destination is ever created,
+//     changed or removed. The source is opened read-only (O_NOATIME when
+//     permitted, so even its atime stays).
+//   - The destination is never replaced and never visible incomplete.
+//   - Hard links of the source are not preserved: the copy has one link, as
+//     with kernel overlayfs without index=on.
+//   - No logging; every problem is returned.
+package copyup

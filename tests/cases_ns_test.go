@@ -1,0 +1,100 @@
+package tests
+
+// namespaceCases create, remove and rename names, leaving whiteouts and
+// opaque directories in the upper layer.
+func namespaceCases() []diffCase {
+	return []diffCase{
+		{name: "unlink_then_recreate", ops: []op{
+			doUnlink("a.txt"), doStat("a.txt"), doReaddir("."),
+			doCreate("a.txt", "recreated\n"), doRead("a.txt"), doListxattr("a.txt"), doStat("a.txt"),
+			doUnlink("dir1/y"), doReaddir("dir1"),
+			doUnlink("link_to_a"), doUnlink("fifo"), doUnlink("hl_a"), doStat("hl_b"),
+			doUnlink("dir1"), doUnlink("missing"), doUnlink("wh_dev_target"),
+		}},
+		{name: "unlink_name_in_two_lowers", ops: []op{
+			doUnlink("shared.txt"), doStat("shared.txt"), doReaddir("."),
+			doCreate("shared.txt", "fresh\n"), doRead("shared.txt"),
+			doUnlink("shared.txt"), doRead("shared.txt"),
+			doUnlink("dir2/m"), doUnlink("dir2/t"), doReaddir("dir2"), doRmdir("dir2"), doStat("dir2"),
+		}},
+		{name: "rmdir_whiteout_only_dir", ops: []op{
+			doReaddir("emptyish"), doRmdir("emptyish"), doStat("emptyish"), doReaddir("."),
+			doMkdir("emptyish", 0o755), doReaddir("emptyish"), doStat("emptyish/gone1"),
+		}},
+		{name: "rmdir_nonempty", ops: []op{
+			doRmdir("nonempty"), doRmdir("dir1"), doRmdir("opq_xattr"), doRmdir("opq_wh"),
+			doRmdir("a.txt"), doRmdir("missing"), doRmdir("wh_dir_target"),
+			doUnlink("nonempty/child"), doRmdir("nonempty"), doStat("nonempty"),
+			doRmdir("opq_xattr/olddir"),
+		}},
+		{name: "mkdir_over_whiteout_is_opaque", ops: []op{
+			doMkdir("wh_dir_target", 0o750), doStat("wh_dir_target"), doReaddir("wh_dir_target"),
+			doStat("wh_dir_target/child"),
+			doMkdir("wh_dev_dir", 0o755), doReaddir("wh_dev_dir"),
+			doMkdir("wh_dev_target", 0o755), doMkdir("wh_aufs_target", 0o755), doReaddir("."),
+			doMkdir("dir1", 0o755), doMkdir("emptyish/gone1", 0o755), doReaddir("emptyish"),
+			doCreate("wh_dir_target/new", "n"), doReaddir("wh_dir_target"),
+		}},
+		{name: "create_over_whiteout", ops: []op{
+			doCreate("wh_aufs_target", "new\n"), doRead("wh_aufs_target"), doStat("wh_aufs_target"),
+			doCreate("wh_dev_target", "new\n"), doRead("wh_dev_target"),
+			doCreate("emptyish/gone1", "back\n"), doReaddir("emptyish"),
+			doCreate("wh_dir_target", "file now\n"), doStat("wh_dir_target"),
+			doCreate("dir1/x", "x again\n"), doReaddir("dir1"),
+			doSymlink("a.txt", "wh_two"), doReadlink("wh_two"),
+			doReaddir("."),
+		}},
+		{name: "create_excl_existing", ops: []op{
+			doCreateExcl("a.txt"), doCreateExcl("dir1"), doCreateExcl("shared.txt"),
+			doCreateExcl("link_to_a"), doCreateExcl("dangling"),
+			doCreateExcl("wh_dev_target"), doCreateExcl("dir1/x"), doCreateExcl("opq_wh/old2"),
+			doStat("wh_dev_target"), doRead("a.txt"),
+		}},
+		{name: "rename_file", ops: []op{
+			doRename("a.txt", "renamed.txt"), doStat("a.txt"), doRead("renamed.txt"), doListxattr("renamed.txt"),
+			doRename("mid_only", "top.txt"), doRead("top.txt"), doStat("mid_only"),
+			doRename("shared.txt", "dir2/shared"), doRead("dir2/shared"), doStat("shared.txt"),
+			doRename("dir1/y", "dir1/z"), doReaddir("dir1"), doRead("dir1/z"),
+			doRename("link_to_a", "newlink"), doReadlink("newlink"),
+			doRename("renamed.txt", "dir1"), doRename("hl_a", "hl_b"), doStat("hl_b"),
+			doRename("renamed.txt", "wh_dev_target"), doRead("wh_dev_target"), doReaddir("."),
+			doRename("missing", "x"),
+		}},
+		{name: "rename_lower_dir_exdev", ops: []op{
+			doRename("lowerdir_mv", "moved"), doRename("dir1", "dir1b"), doRename("opq_wh", "opq2"),
+			doRename("dir1/sub", "dir2/sub"), doStat("lowerdir_mv"), doStat("moved"),
+			doMkdir("emptyish", 0o755),
+		}},
+		{name: "rename_upper_dir", ops: []op{
+			doMkdir("newd", 0o755), doCreate("newd/f", "f\n"), doRename("newd", "newd2"),
+			doReaddir("newd2"), doRead("newd2/f"), doStat("newd"),
+			doRename("newd2", "dir2/newd3"), doReaddir("dir2/newd3"),
+			doMkdir("empty_target", 0o755), doRename("dir2/newd3", "empty_target"), doRead("empty_target/f"),
+			doRename("empty_target", "nonempty"),
+			doRename("empty_target", "wh_dir_target"), doReaddir("wh_dir_target"), doStat("empty_target"),
+		}},
+		{name: "hardlink_lower", ops: []op{
+			doLink("a.txt", "a.link"), doStat("a.txt"), doStat("a.link"),
+			doAppend("a.link", "via link\n"), doRead("a.txt"),
+			doLink("hl_a", "hl_c"), doStat("hl_a"), doStat("hl_b"), doStat("hl_c"),
+			doLink("dir1", "dir1.link"), doLink("a.txt", "top.txt"), doLink("missing", "m"),
+			doLink("mid_only", "wh_dev_target"), doRead("wh_dev_target"), doStat("mid_only"),
+			doLink("dir1/z", "dir2/z"), doStat("dir2/z"),
+		}},
+		{name: "symlink_and_fifo", ops: []op{
+			doSymlink("a.txt", "newlink"), doReadlink("newlink"), doRead("newlink"), doStat("newlink"),
+			doSymlink("x", "a.txt"), doSymlink("../../escape", "dir1/sub/up"), doReadlink("dir1/sub/up"),
+			doSymlink("t", "wh_aufs_target"), doReadlink("wh_aufs_target"),
+			doMkfifo("newfifo"), doStat("newfifo"), doMkfifo("fifo"), doMkfifo("dir1/f"), doStat("dir1/f"),
+			doMkfifo("wh_dev_target"), doStat("wh_dev_target"),
+		}},
+		{name: "mkdir_rmdir_nested", ops: []op{
+			doMkdir("n1", 0o755), doMkdir("n1/n2", 0o700), doMkdir("n1/n2/n3", 0o755),
+			doCreate("n1/n2/n3/f", "f"), doRmdir("n1"), doRmdir("n1/n2/n3"),
+			doUnlink("n1/n2/n3/f"), doRmdir("n1/n2/n3"), doRmdir("n1/n2"), doRmdir("n1"), doStat("n1"),
+			doMkdir("dir1/sub/new", 0o755), doStat("dir1/sub/new"), doRmdir("dir1/sub/new"),
+			doReaddir("dir1/sub"), doStat("dir1/sub"),
+			doMkdir("a.txt", 0o755), doMkdir("missing/x", 0o755),
+		}},
+	}
+}

@@ -1,0 +1,106 @@
+package tests
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// diffCase is one named differential case: a scripted sequence of operations
+// run on kernel overlayfs and on the subject, on fresh copies of stack.
+type diffCase struct {
+	name  string
+	stack []layer // nil means stdStack()
+	ops   []op
+	// subject, if set, runs extra checks on the subject's mount only, after
+	// the ops and before the snapshots.
+	subject func(t *testing.T, e caseEnv)
+}
+
+// caseEnv is where a case's subject mount lives.
+type caseEnv struct {
+	mnt, upper, work string
+	lowers           []string
+}
+
+// diffCases is the whole table, grouped by theme in the cases_*_test.go files.
+func diffCases() []diffCase {
+	var all []diffCase
+	all = append(all, readCases()...)
+	all = append(all, writeCases()...)
+	all = append(all, namespaceCases()...)
+	all = append(all, subjectOnlyCases()...)
+	return all
+}
+
+func TestDifferential(t *testing.T) {
+	requireMountEnv(t)
+	for _, c := range diffCases() {
+		t.Run(c.name, func(t *testing.T) { runDiffCase(t, c) })
+	}
+}
+
+// runDiffCase mounts the oracle and the subject on fresh layers, runs the ops
+// on both, compares results and snapshots, unmounts, and finally reads the
+// subject's upper directory back through the kernel.
+func runDiffCase(t *testing.T, c diffCase) {
+	watchdog(t, 60*time.Second)
+	stack := c.stack
+	if stack == nil {
+		stack = stdStack()
+	}
+	root := t.TempDir()
+	k := filepath.Join(root, "k")
+	s := filepath.Join(root, "s")
+	mustMkdirAll(t, k+"/upper", k+"/work", k+"/mnt", s+"/upper", s+"/work", s+"/mnt")
+	kLowers := buildOracleStack(t, root, "k-lower", stack)
+	sLowers := buildStack(t, root, "s-lower", stack)
+
+	mountKernel(t, kLowers, k+"/upper", k+"/work", k+"/mnt")
+	mountSubject(t, sLowers, s+"/upper", s+"/work", s+"/mnt")
+
+	for i, o := range c.ops {
+		kr := o.fn(k + "/mnt")
+		sr := o.fn(s + "/mnt")
+		if kr != sr {
+			t.Errorf("op %d: %s\n\tkernel:  %s\n\tsubject: %s", i, o.name, kr, sr)
+		} else {
+			t.Logf("op %d: %s: %s", i, o.name, kr)
+		}
+		if o.want != "" && sr != o.want {
+			t.Errorf("op %d: %s: subject %s, want %s", i, o.name, sr, o.want)
+		}
+	}
+	if c.subject != nil {
+		c.subject(t, caseEnv{mnt: s + "/mnt", upper: s + "/upper", work: s + "/work", lowers: sLowers})
+	}
+
+	kSnap := takeSnapshot(k + "/mnt")
+	sSnap := takeSnapshot(s + "/mnt")
+	if d := diffSnapshots("kernel", kSnap, "subject", sSnap); len(d) > 0 {
+		t.Errorf("tree through the mounts differs (%d paths):\n%s", len(d), strings.Join(d, "\n"))
+	}
+	unmountKernel(t, k+"/mnt")
+	unmountSubject(t, s+"/mnt")
+	if t.Failed() && testing.Verbose() {
+		t.Logf("subject upper after unmount:\n%s", strings.Join(listRaw(s+"/upper"), "\n"))
+	}
+	checkUpperWithKernel(t, root, stack, s+"/upper", sSnap)
+}
+
+// checkUpperWithKernel mounts the kernel read-only over the subject's upper
+// directory (as the top lower layer, so nothing is written to it) and the
+// oracle's form of the lowers, and compares that view with the subject's own.
+func checkUpperWithKernel(t *testing.T, root string, stack []layer, upper string, want snapshot) {
+	t.Helper()
+	lowers := buildOracleStack(t, root, "u-lower", stack)
+	mnt := filepath.Join(root, "upper-check")
+	mustMkdirAll(t, mnt)
+	mountKernel(t, append([]string{upper}, lowers...), "", "", mnt)
+	got := takeSnapshot(mnt)
+	unmountKernel(t, mnt)
+	if d := diffSnapshots("subject", want, "kernel-over-upper", got); len(d) > 0 {
+		t.Errorf("the kernel reads the subject's upper differently (%d paths):\n%s", len(d), strings.Join(d, "\n"))
+	}
+}

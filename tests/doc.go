@@ -1,0 +1,47 @@
+// Package tests holds lamina's end-to-end tests of the union filesystem.
+//
+// # Subject and oracle
+//
+// The subject is a binary with the fuse-overlayfs command line:
+//
+//	SUBJECT [-f] -o lowerdir=TOP:...:BOTTOM[,upperdir=U,workdir=W] MNT
+//
+// By default TestMain builds ./cmd/unionmount once into a temporary
+// directory. The environment variable LAMINA_UNIONMOUNT names another binary
+// instead (for example /usr/bin/fuse-overlayfs, to validate the harness).
+// When the subject is lamina's own unionmount, LAMINA_UNIONMOUNT_DRIVER
+// (default "fuse") is passed as --driver so that an "auto" choice cannot turn
+// the comparison into kernel against kernel.
+//
+// The oracle is kernel overlayfs, mounted with redirect_dir, index and
+// metacopy off (the kernel defaults on most distributions).
+//
+// # Layers
+//
+// Lower layers are built in code from a spec (fixture_test.go). A spec may
+// hold whiteouts and opaque directories in each of the four on-disk formats:
+// a 0/0 character device, trusted.overlay.opaque=y on a directory, an empty
+// .wh.NAME file and a .wh..wh..opq file. The kernel understands only the
+// first two, so the oracle gets a copy converted to them (convert_test.go);
+// the subject gets the layers as built. Both must present the same view.
+//
+// # Differential cases
+//
+// Each case of TestDifferential runs a scripted sequence of operations on a
+// fresh kernel mount and a fresh subject mount and compares, per operation, a
+// canonical result string ("ok" or an errno name, plus data or stat fields
+// that are comparable across filesystems: never inode numbers, st_dev or
+// times other than "still the fixture's mtime"). It then compares full tree
+// snapshots of both mounts, unmounts both, and mounts the kernel read-only
+// over the subject's upper directory (as the top lower layer) to check that
+// the upper directory the subject wrote means the same thing to the kernel.
+//
+// # Hygiene
+//
+// Mount tests need root (requireRoot) and FUSE (requireFUSE) and skip with a
+// reason otherwise. Every mount is recorded and unmounted in t.Cleanup, with
+// a lazy unmount as the fallback. Every external command runs under a
+// context timeout, and a watchdog per test kills the FUSE daemons and
+// detaches the mounts of a test that overruns, so that a blocked syscall
+// returns instead of hanging the run. Mount tests never call t.Parallel.
+package tests

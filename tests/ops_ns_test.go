@@ -1,0 +1,137 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Namespace operations: create, remove, rename and list names.
+
+func doUnlink(p string) op {
+	return op{name: "unlink " + p, fn: func(m string) string { return errName(unix.Unlink(filepath.Join(m, p))) }}
+}
+
+func doRmdir(p string) op {
+	return op{name: "rmdir " + p, fn: func(m string) string { return errName(unix.Rmdir(filepath.Join(m, p))) }}
+}
+
+func doMkdir(p string, mode uint32) op {
+	return op{name: fmt.Sprintf("mkdir %s %04o", p, mode), fn: func(m string) string {
+		return errName(unix.Mkdir(filepath.Join(m, p), mode))
+	}}
+}
+
+func doRename(from, to string) op {
+	return op{name: "rename " + from + " " + to, fn: func(m string) string {
+		return errName(unix.Rename(filepath.Join(m, from), filepath.Join(m, to)))
+	}}
+}
+
+func doLink(existing, p string) op {
+	return op{name: "link " + existing + " " + p, fn: func(m string) string {
+		return errName(unix.Link(filepath.Join(m, existing), filepath.Join(m, p)))
+	}}
+}
+
+func doSymlink(target, p string) op {
+	return op{name: "symlink " + target + " " + p, fn: func(m string) string {
+		return errName(unix.Symlink(target, filepath.Join(m, p)))
+	}}
+}
+
+func doReadlink(p string) op {
+	return op{name: "readlink " + p, fn: func(m string) string {
+		t, err := os.Readlink(filepath.Join(m, p))
+		if err != nil {
+			return errName(err)
+		}
+		return fmt.Sprintf("ok %q", t)
+	}}
+}
+
+func doMkfifo(p string) op {
+	return op{name: "mkfifo " + p, fn: func(m string) string {
+		return errName(unix.Mknod(filepath.Join(m, p), unix.S_IFIFO|0o640, 0))
+	}}
+}
+
+func doFallocate(p string, mode uint32, off, length int64) op {
+	return op{name: fmt.Sprintf("fallocate %s mode=%d %d+%d", p, mode, off, length), fn: func(m string) string {
+		fd, err := unix.Open(filepath.Join(m, p), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return "open:" + errName(err)
+		}
+		defer unix.Close(fd)
+		return errName(unix.Fallocate(fd, mode, off, length))
+	}}
+}
+
+// doFsync writes data at the end of p and syncs it with fsync and fdatasync;
+// p may be a directory, which is opened read-only and synced.
+func doFsync(p, data string) op {
+	return op{name: "fsync " + p, fn: func(m string) string {
+		full := filepath.Join(m, p)
+		flags := unix.O_WRONLY | unix.O_APPEND
+		if fi, err := os.Lstat(full); err == nil && fi.IsDir() {
+			flags = unix.O_RDONLY | unix.O_DIRECTORY
+		}
+		fd, err := unix.Open(full, flags|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open:" + errName(err)
+		}
+		defer unix.Close(fd)
+		if flags&unix.O_WRONLY != 0 {
+			if _, err := unix.Write(fd, []byte(data)); err != nil {
+				return "write:" + errName(err)
+			}
+		}
+		return fmt.Sprintf("fsync:%s fdatasync:%s", errName(unix.Fsync(fd)), errName(unix.Fdatasync(fd)))
+	}}
+}
+
+// doReaddir lists p, "." and ".." included, with the d_type of each name.
+func doReaddir(p string) op {
+	return op{name: "readdir " + p, fn: func(m string) string {
+		ents, err := readDir(filepath.Join(m, p), 8192)
+		if err != nil {
+			return errName(err)
+		}
+		return "ok " + formatDirents(ents)
+	}}
+}
+
+// doRewind reads part of p's listing with a small buffer, seeks back to 0
+// (rewinddir), reads it all, and checks the result against a fresh open.
+func doRewind(p string) op {
+	return op{name: "rewind " + p, fn: func(m string) string {
+		full := filepath.Join(m, p)
+		fd, err := unix.Open(full, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return errName(err)
+		}
+		defer unix.Close(fd)
+		small := make([]byte, 64) // room for a record or two
+		if _, err := unix.Getdents(fd, small); err != nil {
+			return "getdents:" + errName(err)
+		}
+		if _, err := unix.Seek(fd, 0, 0); err != nil {
+			return "seek:" + errName(err)
+		}
+		again, err := getdents(fd, 300)
+		if err != nil {
+			return "getdents:" + errName(err)
+		}
+		fresh, err := readDir(full, 8192)
+		if err != nil {
+			return "fresh:" + errName(err)
+		}
+		a, f := formatDirents(again), formatDirents(fresh)
+		if a != f {
+			return fmt.Sprintf("after rewind %s, fresh %s", a, f)
+		}
+		return "ok same " + a
+	}}
+}

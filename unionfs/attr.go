@@ -1,0 +1,175 @@
+package unionfs
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/lamina-dev/lamina/whiteout"
+)
+
+// changed lists the attributes a setattr request changes.
+const changed = fuse.FATTR_MODE | fuse.FATTR_UID | fuse.FATTR_GID | fuse.FATTR_SIZE |
+	fuse.FATTR_ATIME | fuse.FATTR_MTIME | fuse.FATTR_ATIME_NOW | fuse.FATTR_MTIME_NOW
+
+var _ = (fs.NodeSetattrer)((*node)(nil))
+
+// Setattr changes owner, mode, size or times, copying the entry up first.
+func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if in.Valid&changed != 0 {
+		if err := n.setattr(ctx, fh, in); err != nil {
+			return errno(err)
+		}
+	}
+	return n.Getattr(ctx, fh, out)
+}
+
+func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn) error {
+	size, hasSize := in.GetSize()
+	if hasSize {
+		n.mu.Lock()
+		busy := n.ptLower > 0
+		n.mu.Unlock()
+		if busy {
+			return syscall.EBUSY // see "Passthrough" in the package doc
+		}
+	}
+	if err := n.ensureUpper(ctx); err != nil {
+		return err
+	}
+	p := n.u.upperPath(n.rel())
+	uid, hasUID := in.GetUID()
+	gid, hasGID := in.GetGID()
+	if hasUID || hasGID {
+		u, g := -1, -1
+		if hasUID {
+			u = int(n.u.opts.uidMap.ToHost(uid))
+		}
+		if hasGID {
+			g = int(n.u.opts.gidMap.ToHost(gid))
+		}
+		if err := unix.Lchown(p, u, g); err != nil {
+			return err
+		}
+	}
+	if mode, ok := in.GetMode(); ok {
+		if err := unix.Chmod(p, mode&07777); err != nil {
+			return err
+		}
+	}
+	if hasSize {
+		var err error = unix.EBADF
+		if f := asFile(fh); f != nil && f.writable {
+			err = unix.Ftruncate(f.fd, int64(size)) // works on unlinked files too
+		}
+		if err == unix.EBADF || err == unix.EINVAL {
+			err = unix.Truncate(p, int64(size))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return setTimes(p, in)
+}
+
+// setTimes applies atime and mtime, including "now", without following a
+// symlink.
+func setTimes(p string, in *fuse.SetAttrIn) error {
+	if in.Valid&(fuse.FATTR_ATIME|fuse.FATTR_MTIME|fuse.FATTR_ATIME_NOW|fuse.FATTR_MTIME_NOW) == 0 {
+		return nil
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+	set := func(i int, valid, now uint32, t time.Time) {
+		switch {
+		case in.Valid&now != 0:
+			ts[i] = unix.Timespec{Nsec: unix.UTIME_NOW}
+		case in.Valid&valid != 0:
+			ts[i] = unix.NsecToTimespec(t.UnixNano())
+		}
+	}
+	set(0, fuse.FATTR_ATIME, fuse.FATTR_ATIME_NOW, time.Unix(int64(in.Atime), int64(in.Atimensec)))
+	set(1, fuse.FATTR_MTIME, fuse.FATTR_MTIME_NOW, time.Unix(int64(in.Mtime), int64(in.Mtimensec)))
+	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+var _ = (fs.NodeGetxattrer)((*node)(nil))
+
+// Getxattr reads an xattr of the topmost entry; private ones do not exist.
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if whiteout.IsPrivateXattr(attr) {
+		return 0, syscall.ENODATA
+	}
+	k, err := unix.Lgetxattr(n.realPath(), attr, dest)
+	if err != nil {
+		return 0, errno(err)
+	}
+	return uint32(k), 0
+}
+
+var _ = (fs.NodeListxattrer)((*node)(nil))
+
+// Listxattr lists the topmost entry's xattrs without the private ones.
+func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	p := n.realPath()
+	sz, err := unix.Llistxattr(p, nil)
+	if err != nil {
+		return 0, errno(err)
+	}
+	buf := make([]byte, sz+256)
+	sz, err = unix.Llistxattr(p, buf)
+	if err != nil {
+		return 0, errno(err)
+	}
+	var out []byte
+	start := 0
+	for i := 0; i < sz; i++ {
+		if buf[i] != 0 {
+			continue
+		}
+		if name := string(buf[start:i]); name != "" && !whiteout.IsPrivateXattr(name) {
+			out = append(out, buf[start:i+1]...)
+		}
+		start = i + 1
+	}
+	if len(dest) == 0 {
+		return uint32(len(out)), 0
+	}
+	if len(out) > len(dest) {
+		return uint32(len(out)), syscall.ERANGE
+	}
+	return uint32(copy(dest, out)), 0
+}
+
+var _ = (fs.NodeSetxattrer)((*node)(nil))
+
+// Setxattr sets an xattr after copy-up; private names are refused.
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if whiteout.IsPrivateXattr(attr) {
+		return syscall.EOPNOTSUPP
+	}
+	if err := n.ensureUpper(ctx); err != nil {
+		return errno(err)
+	}
+	return errno(unix.Lsetxattr(n.u.upperPath(n.rel()), attr, data, int(flags)))
+}
+
+var _ = (fs.NodeRemovexattrer)((*node)(nil))
+
+// Removexattr removes an xattr after copy-up.
+func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if whiteout.IsPrivateXattr(attr) {
+		return syscall.ENODATA
+	}
+	var buf [1]byte
+	if _, err := unix.Lgetxattr(n.realPath(), attr, buf[:0]); err != nil {
+		return errno(err) // nothing to remove: no need to copy up
+	}
+	if err := n.ensureUpper(ctx); err != nil {
+		return errno(err)
+	}
+	return errno(unix.Lremovexattr(n.u.upperPath(n.rel()), attr))
+}

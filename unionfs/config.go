@@ -1,0 +1,114 @@
+package unionfs
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config names the layers of a union.
+type Config struct {
+	// Lowers are the read-only layers, top first. At least one.
+	Lowers []string
+	// Upper is the writable layer; empty for a read-only union.
+	Upper string
+	// Work is scratch space on Upper's filesystem; required with Upper.
+	Work string
+}
+
+// Passthrough selects FUSE passthrough for opened files.
+type Passthrough int
+
+const (
+	// PassthroughAuto uses passthrough when the kernel grants it.
+	PassthroughAuto Passthrough = iota
+	// PassthroughOn asks for passthrough; it still falls back if refused.
+	PassthroughOn
+	// PassthroughOff never uses passthrough.
+	PassthroughOff
+)
+
+// Option changes how a union is served.
+type Option func(*options)
+
+type options struct {
+	passthrough Passthrough
+	uidMap      IDMap
+	gidMap      IDMap
+	squashUID   int64 // -1: none
+	squashGID   int64 // -1: none
+	sync        bool
+	debug       bool
+	timeout     time.Duration
+	fsName      string
+	allowOther  bool
+}
+
+// defaults holds every default in one place.
+func defaults() options {
+	return options{
+		passthrough: PassthroughAuto,
+		squashUID:   -1,
+		squashGID:   -1,
+		sync:        true,
+		timeout:     time.Hour,
+		fsName:      "lamina",
+		allowOther:  true,
+	}
+}
+
+// WithPassthrough sets the passthrough mode (default PassthroughAuto).
+func WithPassthrough(p Passthrough) Option { return func(o *options) { o.passthrough = p } }
+
+// WithIDMaps maps owners between the union (container) view and the
+// layers (host), as fuse-overlayfs's uidmapping and gidmapping do.
+func WithIDMaps(uids, gids IDMap) Option {
+	return func(o *options) { o.uidMap, o.gidMap = uids, gids }
+}
+
+// WithSquash reports every file as owned by uid and gid (-1 leaves one as
+// is), as fuse-overlayfs's squash_to_uid, squash_to_gid and squash_to_root.
+func WithSquash(uid, gid int64) Option {
+	return func(o *options) { o.squashUID, o.squashGID = uid, gid }
+}
+
+// WithSync makes copy-up fsync data before publishing it (default true).
+// Turning it off trades durability across power loss for speed; a crash of
+// the daemon alone still never exposes a torn file.
+func WithSync(sync bool) Option { return func(o *options) { o.sync = sync } }
+
+// WithDebug logs every FUSE request to stderr (go-fuse's debug output).
+func WithDebug(debug bool) Option { return func(o *options) { o.debug = debug } }
+
+// WithCacheTimeout sets the kernel's entry, attribute and negative-entry
+// cache timeout (default one hour; layers change only through the mount).
+func WithCacheTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithFsName sets the source name shown in /proc/mounts (default "lamina").
+func WithFsName(name string) Option { return func(o *options) { o.fsName = name } }
+
+// WithAllowOther lets users other than the mounter use the mount when the
+// mounter may grant that (default true; root always may).
+func WithAllowOther(allow bool) Option { return func(o *options) { o.allowOther = allow } }
+
+// Errors of configuration. Callers match them with errors.Is; the returned
+// error names the offending path.
+var (
+	ErrNoLowers        = errors.New("at least one lower directory is required")
+	ErrNotDir          = errors.New("not a directory")
+	ErrWorkWithoutUp   = errors.New("workdir needs upperdir")
+	ErrUpperWithoutWk  = errors.New("upperdir needs workdir")
+	ErrCrossDevice     = errors.New("upperdir and workdir are on different filesystems")
+	ErrNested          = errors.New("upperdir and workdir must not contain each other")
+	ErrMountpointInUse = errors.New("mountpoint is already a mount")
+)
+
+// LayerError says which layer directory is unusable and why.
+type LayerError struct {
+	Role string // "lowerdir", "upperdir", "workdir" or "mountpoint"
+	Path string
+	Err  error
+}
+
+func (e *LayerError) Error() string { return fmt.Sprintf("%s %s: %v", e.Role, e.Path, e.Err) }
+func (e *LayerError) Unwrap() error { return e.Err }

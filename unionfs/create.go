@@ -1,0 +1,142 @@
+package unionfs
+
+import (
+	"context"
+	"os"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// made is the result of building a new upper entry.
+type made struct {
+	path string
+	fd   int // -1 unless the maker opened the entry
+}
+
+// makeEntry creates name in this directory through mk, as the caller, and
+// returns the new inode. Directories created over a whiteout are opaque.
+func (n *node) makeEntry(ctx context.Context, name string, mode uint32, out *fuse.EntryOut,
+	mk func(path string, mode uint32) (int, error)) (*fs.Inode, made, error) {
+	res := made{fd: -1}
+	if err := n.ensureUpper(ctx); err != nil {
+		return nil, res, err
+	}
+	dirRel := n.rel()
+	dir := n.u.upperPath(dirRel)
+	uid, gid, setgid := n.u.owner(ctx, dir)
+	typ := mode & unix.S_IFMT
+	if typ == unix.S_IFDIR && setgid {
+		mode |= unix.S_ISGID
+	}
+	opaque := typ == unix.S_IFDIR && upperWhitedOut(dir, name)
+	path, err := n.u.publish(dir, name, func(p string) error {
+		fd, err := mk(p, mode)
+		if err != nil {
+			return err
+		}
+		res.fd = fd
+		if err := chownNew(p, uid, gid, mode, typ == unix.S_IFLNK); err != nil {
+			return err
+		}
+		if opaque {
+			return n.u.writer.SetOpaque(p)
+		}
+		return nil
+	})
+	if err != nil {
+		if res.fd >= 0 {
+			unix.Close(res.fd)
+			res.fd = -1
+		}
+		return nil, res, err
+	}
+	res.path = path
+	e := &entry{upper: true, lower: -1, layer: 0}
+	if err := unix.Lstat(path, &e.st); err != nil {
+		return nil, res, err
+	}
+	return n.newChild(ctx, join(dirRel, name), e, out), res, nil
+}
+
+var _ = (fs.NodeCreater)((*node)(nil))
+
+// Create makes and opens a regular file.
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	oflags := int(flags)&^(unix.O_APPEND|unix.O_DIRECT|unix.O_NOCTTY) | unix.O_CREAT | unix.O_EXCL | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	if n.u.passthroughWanted() {
+		oflags = oflags&^unix.O_ACCMODE | unix.O_RDWR
+	}
+	in, res, err := n.makeEntry(ctx, name, mode&07777|unix.S_IFREG, out, func(p string, m uint32) (int, error) {
+		return unix.Open(p, oflags, m&07777)
+	})
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	ch := in.Operations().(*node)
+	return in, n.u.newFile(ch, res.fd, true), fuse.FOPEN_KEEP_CACHE, 0
+}
+
+var _ = (fs.NodeMkdirer)((*node)(nil))
+
+// Mkdir makes a directory; over a whiteout it is opaque.
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	in, _, err := n.makeEntry(ctx, name, mode&07777|unix.S_IFDIR, out, func(p string, m uint32) (int, error) {
+		return -1, unix.Mkdir(p, m&07777)
+	})
+	return in, errno(err)
+}
+
+var _ = (fs.NodeMknoder)((*node)(nil))
+
+// Mknod makes a device, fifo or socket.
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	in, _, err := n.makeEntry(ctx, name, mode, out, func(p string, m uint32) (int, error) {
+		return -1, unix.Mknod(p, m, int(dev))
+	})
+	return in, errno(err)
+}
+
+var _ = (fs.NodeSymlinker)((*node)(nil))
+
+// Symlink makes a symbolic link.
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	in, _, err := n.makeEntry(ctx, name, unix.S_IFLNK|0777, out, func(p string, m uint32) (int, error) {
+		return -1, unix.Symlink(target, p)
+	})
+	return in, errno(err)
+}
+
+var _ = (fs.NodeLinker)((*node)(nil))
+
+// Link makes a hard link, copying the target up first.
+func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	t, ok := target.(*node)
+	if !ok {
+		return nil, syscall.EXDEV
+	}
+	if err := t.ensureUpper(ctx); err != nil {
+		return nil, errno(err)
+	}
+	if err := n.ensureUpper(ctx); err != nil {
+		return nil, errno(err)
+	}
+	src := n.u.upperPath(t.rel())
+	dirRel := n.rel()
+	path, err := n.u.publish(n.u.upperPath(dirRel), name, func(p string) error {
+		return unix.Link(src, p)
+	})
+	if err != nil {
+		return nil, errno(err)
+	}
+	e := &entry{upper: true, lower: -1, layer: 0}
+	if err := unix.Lstat(path, &e.st); err != nil {
+		return nil, errno(err)
+	}
+	return n.newChild(ctx, join(dirRel, name), e, out), 0
+}
+
+// removeTree deletes a staged entry in the work directory.
+func removeTree(p string) error { return os.RemoveAll(p) }

@@ -1,0 +1,149 @@
+package unionfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/lamina-dev/lamina/whiteout"
+)
+
+// ErrNoFUSE says /dev/fuse is missing or unusable.
+var ErrNoFUSE = errors.New("/dev/fuse is not available (load the fuse module, or use --driver=overlay)")
+
+// Server is a mounted FUSE union.
+type Server struct {
+	*fuse.Server
+	Mountpoint string
+}
+
+// Mount serves the union at mountpoint with FUSE and returns once the
+// kernel has the mount. Serving goes on in the background until Unmount.
+// It sets the process umask to 0: modes arrive from the kernel already
+// masked.
+func (u *Union) Mount(mountpoint string) (*Server, error) {
+	mnt, err := CheckMountpoint(mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Access("/dev/fuse", unix.R_OK|unix.W_OK); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoFUSE, err)
+	}
+	root, ino, err := u.root()
+	if err != nil {
+		return nil, err
+	}
+	unix.Umask(0)
+	t := u.opts.timeout
+	mo := fuse.MountOptions{
+		AllowOther:               u.opts.allowOther && os.Geteuid() == 0,
+		FsName:                   u.opts.fsName,
+		Name:                     "lamina",
+		DirectMount:              true,
+		MaxWrite:                 1 << 20,
+		MaxReadAhead:             1 << 20,
+		MaxBackground:            64,
+		EnableSymlinkCaching:     true,
+		ExplicitDataCacheControl: true,
+		Debug:                    u.opts.debug,
+		Options:                  []string{"default_permissions"},
+	}
+	if u.upper == "" {
+		mo.Options = append(mo.Options, "ro")
+	}
+	opts := &fs.Options{
+		MountOptions:    mo,
+		EntryTimeout:    &t,
+		AttrTimeout:     &t,
+		NegativeTimeout: &t,
+		NullPermissions: true,
+		RootStableAttr:  &fs.StableAttr{Mode: unix.S_IFDIR, Ino: ino},
+	}
+	srv, err := fs.Mount(mnt, root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mnt, err)
+	}
+	return &Server{Server: srv, Mountpoint: mnt}, nil
+}
+
+// root builds the root node: the upper root plus every lower root.
+func (u *Union) root() (*node, uint64, error) {
+	n := &node{u: u, lower: 0, upper: u.upper != ""}
+	var st unix.Stat_t
+	if err := unix.Stat(u.lowers[0], &st); err != nil {
+		return nil, 0, fmt.Errorf("stat lowerdir: %w", err)
+	}
+	ino := u.ino.ino(1, &st, "")
+	if n.upper {
+		info, err := whiteout.Inspect(u.upper)
+		if err != nil {
+			return nil, 0, fmt.Errorf("inspect upperdir: %w", err)
+		}
+		n.upperXwh = info.XWhiteouts
+	}
+	for i, l := range u.lowers {
+		info, err := whiteout.Inspect(l)
+		if err != nil {
+			return nil, 0, fmt.Errorf("inspect lowerdir: %w", err)
+		}
+		n.dirs = append(n.dirs, lowerDir{idx: i, xwh: info.XWhiteouts})
+	}
+	return n, ino, nil
+}
+
+// CheckMountpoint resolves mountpoint and checks that it is a directory
+// and not already a mount.
+func CheckMountpoint(mountpoint string) (string, error) {
+	abs, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return "", &LayerError{Role: "mountpoint", Path: mountpoint, Err: err}
+	}
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, abs, 0, unix.STATX_TYPE, &stx); err != nil {
+		return "", &LayerError{Role: "mountpoint", Path: mountpoint, Err: err}
+	}
+	if stx.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return "", &LayerError{Role: "mountpoint", Path: mountpoint, Err: ErrNotDir}
+	}
+	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		return "", &LayerError{Role: "mountpoint", Path: mountpoint, Err: ErrMountpointInUse}
+	}
+	return abs, nil
+}
+
+// Unmount detaches a union mounted by either driver. It tries umount(2)
+// and falls back to fusermount3 for an unprivileged FUSE mount.
+func Unmount(mountpoint string) error {
+	abs, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return fmt.Errorf("unmount %s: %w", mountpoint, err)
+	}
+	err = unix.Unmount(abs, 0)
+	if err == nil {
+		return nil
+	}
+	if err == unix.EPERM {
+		if ferr := fusermountUnmount(abs); ferr == nil {
+			return nil
+		}
+	}
+	if err == unix.EINVAL {
+		return fmt.Errorf("unmount %s: not a mountpoint", abs)
+	}
+	return fmt.Errorf("unmount %s: %w", abs, err)
+}
+
+// fusermountUnmount asks fusermount3 (setuid root) to unmount.
+func fusermountUnmount(mnt string) error {
+	out, err := exec.Command("fusermount3", "-u", mnt).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3 -u: %w: %s", err, out)
+	}
+	return nil
+}

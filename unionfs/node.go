@@ -1,0 +1,293 @@
+package unionfs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/lamina-dev/lamina/whiteout"
+)
+
+// node is one union inode. See "Nodes" in the package doc.
+type node struct {
+	fs.Inode
+	u *Union
+
+	mu       sync.Mutex // guards the fields below and serialises copy-up
+	upper    bool       // the entry exists in the upper layer
+	upperXwh bool       // the upper directory may hold xwhiteouts
+	lower    int        // topmost lower holding the entry, -1 if none
+	dirs     []lowerDir // directories: merged lower layers, top first
+	ptLower  int        // open handles passing a lower file through
+}
+
+// lowerDir is one lower layer merged into a directory.
+type lowerDir struct {
+	idx int  // index into Union.lowers
+	xwh bool // may hold kernel xwhiteouts
+}
+
+// entry is what a lookup found: a node's layer fields plus the topmost
+// entry's stat.
+type entry struct {
+	upper    bool
+	upperXwh bool
+	lower    int
+	dirs     []lowerDir
+	st       unix.Stat_t
+	layer    int // layer number of the topmost entry (0 = upper)
+}
+
+// rel is the node's path relative to the union root ("" for the root). An
+// unlinked node yields a path that exists in no layer.
+func (n *node) rel() string { return n.Path(n.Root()) }
+
+// state returns a snapshot of the node's layer fields.
+func (n *node) state() (upper bool, lower int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.upper, n.lower
+}
+
+// realPath is where the topmost entry lives now.
+func (n *node) realPath() string {
+	upper, lower := n.state()
+	rel := n.rel()
+	if upper {
+		return n.u.upperPath(rel)
+	}
+	return n.u.lowerPath(lower, rel)
+}
+
+// layers returns the layers to search below this directory.
+func (n *node) dirLayers() (upper, upperXwh bool, dirs []lowerDir) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.upper, n.upperXwh, n.dirs
+}
+
+// find looks name up in this directory's layers; dirRel is n.rel().
+func (n *node) find(dirRel, name string) (*entry, error) {
+	if whiteout.IsMarkerName(name) {
+		return nil, syscall.ENOENT
+	}
+	if len(name) > 255 {
+		return nil, syscall.ENAMETOOLONG
+	}
+	rel := join(dirRel, name)
+	upper, upperXwh, dirs := n.dirLayers()
+	e := &entry{lower: -1, layer: -1}
+	found := false
+	if upper {
+		state, err := whiteout.Lookup(n.u.upperPath(dirRel), name, upperXwh, &e.st)
+		if err != nil {
+			return nil, err
+		}
+		switch state {
+		case whiteout.WhitedOut:
+			return nil, syscall.ENOENT
+		case whiteout.Present:
+			found, e.upper, e.layer = true, true, 0
+			if !isDir(&e.st) {
+				return e, nil
+			}
+			info, err := whiteout.Inspect(n.u.upperPath(rel))
+			if err != nil {
+				return nil, err
+			}
+			e.upperXwh = info.XWhiteouts
+			if info.Opaque {
+				return e, nil
+			}
+		}
+	}
+	var st unix.Stat_t
+	for _, d := range dirs {
+		state, err := whiteout.Lookup(n.u.lowerPath(d.idx, dirRel), name, d.xwh, &st)
+		if err != nil {
+			return nil, err
+		}
+		if state == whiteout.WhitedOut {
+			break
+		}
+		if state == whiteout.Absent {
+			continue
+		}
+		if found && !isDir(&st) {
+			break // a directory above hides a non-directory below
+		}
+		if !found {
+			found, e.st, e.layer = true, st, d.idx+1
+		}
+		if e.lower < 0 {
+			e.lower = d.idx
+		}
+		if !isDir(&st) {
+			break
+		}
+		info, err := whiteout.Inspect(n.u.lowerPath(d.idx, rel))
+		if err != nil {
+			return nil, err
+		}
+		e.dirs = append(e.dirs, lowerDir{idx: d.idx, xwh: info.XWhiteouts})
+		if info.Opaque {
+			break
+		}
+	}
+	if !found {
+		return nil, syscall.ENOENT
+	}
+	return e, nil
+}
+
+// inoOf returns the union inode number of a found entry.
+func (n *node) inoOf(e *entry, rel string) uint64 {
+	if e.upper && !isDir(&e.st) {
+		if ino, ok := whiteout.Origin(n.u.upperPath(rel)); ok {
+			return ino
+		}
+		return n.u.ino.ino(0, &e.st, rel)
+	}
+	if e.layer == 0 && isDir(&e.st) && len(e.dirs) > 0 {
+		var st unix.Stat_t
+		if err := unix.Lstat(n.u.lowerPath(e.dirs[0].idx, rel), &st); err == nil {
+			return n.u.ino.ino(e.dirs[0].idx+1, &st, rel)
+		}
+	}
+	return n.u.ino.ino(e.layer, &e.st, rel)
+}
+
+// newChild makes (or finds) the inode for a found entry and fills out.
+// rel is the child's path.
+func (n *node) newChild(ctx context.Context, rel string, e *entry, out *fuse.EntryOut) *fs.Inode {
+	ino := n.inoOf(e, rel)
+	ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, dirs: e.dirs}
+	in := n.NewInode(ctx, ch, fs.StableAttr{Mode: e.st.Mode & unix.S_IFMT, Ino: ino})
+	if got, ok := in.Operations().(*node); ok && got != ch {
+		got.refresh(e)
+	}
+	n.u.fillAttr(&e.st, &out.Attr, e)
+	out.Attr.Ino = ino
+	return in
+}
+
+// refresh updates an existing node from a fresh lookup of the same inode.
+func (n *node) refresh(e *entry) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if e.upper {
+		n.upper = true
+		n.upperXwh = e.upperXwh
+	}
+	if isDir(&e.st) {
+		n.dirs = e.dirs
+	}
+}
+
+var _ = (fs.NodeLookuper)((*node)(nil))
+
+// Lookup finds name in the merged directory.
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	dirRel := n.rel()
+	e, err := n.find(dirRel, name)
+	if err != nil {
+		return nil, fs.ToErrno(err)
+	}
+	return n.newChild(ctx, join(dirRel, name), e, out), 0
+}
+
+var _ = (fs.NodeGetattrer)((*node)(nil))
+
+// Getattr reports the topmost entry's attributes.
+func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	var st unix.Stat_t
+	if f := asFile(fh); f != nil {
+		if err := unix.Fstat(f.fd, &st); err != nil {
+			return fs.ToErrno(err)
+		}
+	} else if err := unix.Lstat(n.realPath(), &st); err != nil {
+		return fs.ToErrno(err)
+	}
+	n.mu.Lock()
+	e := entry{upper: n.upper, dirs: n.dirs}
+	n.mu.Unlock()
+	n.u.fillAttr(&st, &out.Attr, &e)
+	return 0
+}
+
+// fillAttr converts a layer's stat into what the union shows: owners
+// mapped, and nlink 1 for a directory merged from several layers (kernel
+// overlayfs does the same rather than count subdirectories).
+func (u *Union) fillAttr(st *unix.Stat_t, a *fuse.Attr, e *entry) {
+	a.Ino, a.Size, a.Blocks, a.Blksize = st.Ino, uint64(st.Size), uint64(st.Blocks), uint32(st.Blksize)
+	a.Atime, a.Atimensec = uint64(st.Atim.Sec), uint32(st.Atim.Nsec)
+	a.Mtime, a.Mtimensec = uint64(st.Mtim.Sec), uint32(st.Mtim.Nsec)
+	a.Ctime, a.Ctimensec = uint64(st.Ctim.Sec), uint32(st.Ctim.Nsec)
+	a.Mode, a.Nlink, a.Rdev = st.Mode, uint32(st.Nlink), uint32(st.Rdev)
+	a.Uid = u.showUID(st.Uid)
+	a.Gid = u.showGID(st.Gid)
+	if isDir(st) {
+		layers := len(e.dirs)
+		if e.upper {
+			layers++
+		}
+		if layers > 1 {
+			a.Nlink = 1
+		}
+	}
+}
+
+func (u *Union) showUID(id uint32) uint32 {
+	if u.opts.squashUID >= 0 {
+		return uint32(u.opts.squashUID)
+	}
+	return u.opts.uidMap.ToContainer(id)
+}
+
+func (u *Union) showGID(id uint32) uint32 {
+	if u.opts.squashGID >= 0 {
+		return uint32(u.opts.squashGID)
+	}
+	return u.opts.gidMap.ToContainer(id)
+}
+
+func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
+
+var _ = (fs.NodeReadlinker)((*node)(nil))
+
+// Readlink reads the topmost symlink.
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	buf := make([]byte, 4096)
+	for {
+		k, err := unix.Readlink(n.realPath(), buf)
+		if err != nil {
+			return nil, fs.ToErrno(err)
+		}
+		if k < len(buf) {
+			return buf[:k], 0
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+var _ = (fs.NodeStatfser)((*node)(nil))
+
+// Statfs reports the upper's filesystem (the top lower's if read-only).
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	p := n.u.upper
+	if p == "" {
+		p = n.u.lowers[0]
+	}
+	var s unix.Statfs_t
+	if err := unix.Statfs(p, &s); err != nil {
+		return fs.ToErrno(err)
+	}
+	out.Blocks, out.Bfree, out.Bavail = s.Blocks, s.Bfree, s.Bavail
+	out.Files, out.Ffree = s.Files, s.Ffree
+	out.Bsize, out.NameLen, out.Frsize = uint32(s.Bsize), uint32(s.Namelen), uint32(s.Frsize)
+	return 0
+}

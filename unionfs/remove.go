@@ -1,0 +1,84 @@
+package unionfs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"golang.org/x/sys/unix"
+)
+
+var _ = (fs.NodeUnlinker)((*node)(nil))
+
+// Unlink removes a non-directory. A name that a lower layer shows is
+// replaced by a whiteout.
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	return errno(n.remove(ctx, name, false))
+}
+
+var _ = (fs.NodeRmdirer)((*node)(nil))
+
+// Rmdir removes a directory that is empty in the union; whiteouts left in
+// its upper copy go with it.
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return errno(n.remove(ctx, name, true))
+}
+
+func (n *node) remove(ctx context.Context, name string, dir bool) error {
+	if n.u.upper == "" {
+		return syscall.EROFS
+	}
+	dirRel := n.rel()
+	e, err := n.find(dirRel, name)
+	if err != nil {
+		return err
+	}
+	switch {
+	case dir && !isDir(&e.st):
+		return syscall.ENOTDIR
+	case !dir && isDir(&e.st):
+		return syscall.EISDIR
+	}
+	if dir {
+		ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, dirs: e.dirs}
+		ents, err := ch.listAt(join(dirRel, name))
+		if err != nil {
+			return err
+		}
+		if len(ents) > 0 {
+			return syscall.ENOTEMPTY
+		}
+	}
+	lowerHas, err := n.lowerHas(dirRel, name)
+	if err != nil {
+		return err
+	}
+	if err := n.ensureUpper(ctx); err != nil {
+		return err
+	}
+	upperDir := n.u.upperPath(dirRel)
+	if !e.upper {
+		return n.u.writer.Whiteout(upperDir, name)
+	}
+	if lowerHas {
+		moved := n.u.tempPath()
+		if err := n.u.writer.Replace(upperDir, name, moved); err != nil {
+			return err
+		}
+		return removeTree(moved)
+	}
+	p := upperDir + "/" + name
+	if !dir {
+		return unix.Unlink(p)
+	}
+	if err := unix.Rmdir(p); err != unix.ENOTEMPTY && err != unix.EEXIST {
+		return err
+	}
+	// Only whiteouts are left inside: move the directory out of sight
+	// first so that it vanishes atomically.
+	moved := n.u.tempPath()
+	if err := unix.Rename(p, moved); err != nil {
+		return err
+	}
+	return removeTree(moved)
+}

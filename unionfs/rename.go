@@ -1,0 +1,133 @@
+package unionfs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"golang.org/x/sys/unix"
+)
+
+var _ = (fs.NodeRenamer)((*node)(nil))
+
+// Rename moves an entry, as kernel overlayfs does without redirect_dir:
+// files (copied up first) and upper-only directories move; a directory
+// that exists in a lower layer gets EXDEV, so tools fall back to copying.
+// RENAME_NOREPLACE is honoured; RENAME_EXCHANGE and RENAME_WHITEOUT are
+// not supported (EINVAL).
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return errno(n.rename(ctx, name, newParent, newName, flags))
+}
+
+func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) error {
+	if n.u.upper == "" {
+		return syscall.EROFS
+	}
+	if flags&^unix.RENAME_NOREPLACE != 0 {
+		return syscall.EINVAL
+	}
+	np, ok := newParent.(*node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	srcDirRel, dstDirRel := n.rel(), np.rel()
+	se, err := n.find(srcDirRel, name)
+	if err != nil {
+		return err
+	}
+	srcIsDir := isDir(&se.st)
+	if srcIsDir && (len(se.dirs) > 0 || se.lower >= 0) {
+		return syscall.EXDEV
+	}
+	de, err := np.find(dstDirRel, newName)
+	if err != nil && err != syscall.ENOENT {
+		return err
+	}
+	if de != nil {
+		if err := checkReplace(np, dstDirRel, newName, flags, srcIsDir, de); err != nil {
+			return err
+		}
+		if srcDirRel == dstDirRel && name == newName {
+			return nil
+		}
+	}
+	chIn := n.GetChild(name)
+	if chIn == nil {
+		return syscall.ENOENT
+	}
+	if err := chIn.Operations().(*node).ensureUpper(ctx); err != nil {
+		return err
+	}
+	if err := np.ensureUpper(ctx); err != nil {
+		return err
+	}
+	srcLowerHas, err := n.lowerHas(srcDirRel, name)
+	if err != nil {
+		return err
+	}
+	dstLowerHas, err := np.lowerHas(dstDirRel, newName)
+	if err != nil {
+		return err
+	}
+	srcDir, dstDir := n.u.upperPath(srcDirRel), n.u.upperPath(dstDirRel)
+	src, dst := srcDir+"/"+name, dstDir+"/"+newName
+	moved := ""
+	if srcIsDir {
+		// Clear the way: an upper target directory (holding only
+		// whiteouts) or a whiteout occupying the name.
+		var occ unix.Stat_t
+		if unix.Lstat(dst, &occ) == nil {
+			moved = n.u.tempPath()
+			if err := unix.Rename(dst, moved); err != nil {
+				return err
+			}
+		}
+		if dstLowerHas {
+			if err := n.u.writer.SetOpaque(src); err != nil {
+				return err
+			}
+		}
+	}
+	if srcLowerHas {
+		err = n.u.writer.RenameWhiteout(src, dst)
+	} else {
+		err = unix.Rename(src, dst)
+	}
+	if err != nil {
+		if moved != "" {
+			unix.Rename(moved, dst)
+		}
+		return err
+	}
+	if moved != "" {
+		if err := removeTree(moved); err != nil {
+			return err
+		}
+	}
+	return n.u.writer.Remove(dstDir, newName)
+}
+
+// checkReplace applies rename(2)'s rules for an existing target.
+func checkReplace(np *node, dstDirRel, newName string, flags uint32, srcIsDir bool, de *entry) error {
+	if flags&unix.RENAME_NOREPLACE != 0 {
+		return syscall.EEXIST
+	}
+	if !isDir(&de.st) {
+		if srcIsDir {
+			return syscall.ENOTDIR
+		}
+		return nil
+	}
+	if !srcIsDir {
+		return syscall.EISDIR
+	}
+	t := &node{u: np.u, upper: de.upper, upperXwh: de.upperXwh, lower: de.lower, dirs: de.dirs}
+	ents, err := t.listAt(join(dstDirRel, newName))
+	if err != nil {
+		return err
+	}
+	if len(ents) > 0 {
+		return syscall.ENOTEMPTY
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+package whiteout
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// DirInfo is what the union needs to know about a directory in one layer.
+type DirInfo struct {
+	// Opaque: entries of this directory in the layers below are hidden.
+	Opaque bool
+	// XWhiteouts: the directory may hold xwhiteouts; pass it to Lookup
+	// and ReadDir.
+	XWhiteouts bool
+}
+
+// Inspect reads the opaque and xwhiteout markers of the directory at path:
+// its opaque xattrs (one listxattr, plus a getxattr per opaque xattr
+// present) and, unless an xattr already made it opaque, whether it holds
+// ".wh..wh..opq". Symlinks are not followed.
+func Inspect(path string) (DirInfo, error) {
+	x, err := readDirXattrs(path)
+	if err != nil {
+		return DirInfo{}, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	info := x.info()
+	if info.Opaque {
+		return info, nil
+	}
+	var st unix.Stat_t
+	marker := join(path, OpaqueName)
+	switch err := unix.Lstat(marker, &st); {
+	case err == nil:
+		info.Opaque = true
+	case !errors.Is(err, unix.ENOENT):
+		return DirInfo{}, fmt.Errorf("inspect %s: %w", marker, err)
+	}
+	return info, nil
+}
+
+// info interprets the xattr values.
+func (x dirXattrs) info() DirInfo {
+	return DirInfo{
+		Opaque: x.trusted == valueOpaque[0] || x.user == valueOpaque[0] ||
+			x.fuse == valueOpaque[0],
+		XWhiteouts: x.trusted == valueXWhiteout[0] ||
+			x.user == valueXWhiteout[0],
+	}
+}

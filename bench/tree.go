@@ -295,6 +295,9 @@ func splitOut(base, layer, rel string) error {
 	for p := parent; p != "."; p = filepath.Dir(p) {
 		parents = append([]string{p}, parents...)
 	}
+	if err := os.MkdirAll(layer, 0o755); err != nil {
+		return fmt.Errorf("create layer: %w", err)
+	}
 	for _, p := range parents {
 		if err := os.Mkdir(filepath.Join(layer, p), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("create layer directory: %w", err)

@@ -28,14 +28,14 @@
 //
 // # What is written to disk
 //
-// copyup writes only inside the work directory and at the destination:
+// copyup writes only inside the work directory and at the destination.
+// [Clean] creates <workdir>/work with mode 0700 when it is missing. Each copy
+// in progress owns one temp entry there, named "#lamina-<pid>-<seq>": <pid>
+// is the decimal process id and <seq> a decimal counter unique within the
+// process. The name is created with O_EXCL (or mkdir, mknod, symlink, which
+// fail on an existing name); on EEXIST the next counter value is tried. The
+// temp entry has the source's type and content:
 //
-//   - <workdir>/work/ itself, created by [Clean] with mode 0700 when missing.
-//   - One temp entry per copy in progress, named "#lamina-<pid>-<seq>" where
-//     <pid> is the decimal process id and <seq> a decimal counter that is
-//     unique within the process. The name is created with O_EXCL (or
-//     mkdir/mknod/symlink, which fail on an existing name); on EEXIST the next
-//     counter value is tried. The entry has the source's type:
 //   - regular file: created 0600; its bytes are the source's bytes, with the
 //     source's holes left as holes where the filesystem reports them
 //     (SEEK_DATA/SEEK_HOLE) or where the clone keeps them; its size is the
@@ -44,16 +44,21 @@
 //   - symlink: the source's target, byte for byte.
 //   - fifo, socket, character or block device: mknod with the source's type
 //     and st_rdev.
-//   - Then, in this order, the temp entry gets: owner and group (lchown);
-//     permission bits including setuid, setgid and sticky (chmod, after chown
-//     because chown clears setuid/setgid and security.capability; not for
-//     symlinks, whose mode cannot change); the source's extended attributes
-//     that the filter keeps; the extra attributes (the option's, then the
-//     call's, which win on a name clash); atime and mtime with nanoseconds
-//     (utimensat, last, because every step before may touch them).
-//   - Unless [NoSync] is given, a regular file or directory is fsynced.
-//   - The temp entry is renamed to the destination with RENAME_NOREPLACE.
-//     The temp name then no longer exists.
+//
+// Then, in this order:
+//
+//  1. owner and group (lchown);
+//  2. permission bits including setuid, setgid and sticky (chmod; after
+//     chown, because chown clears setuid/setgid and security.capability; not
+//     for symlinks, whose mode cannot change);
+//  3. the source's extended attributes that the filter keeps;
+//  4. the extra attributes: the option's, then the call's, which win on a
+//     name clash;
+//  5. atime and mtime with nanoseconds (utimensat, last, because the steps
+//     before may touch them);
+//  6. unless [NoSync] is given, fsync of a regular file or directory;
+//  7. rename to the destination with RENAME_NOREPLACE, after which the temp
+//     name no longer exists.
 //
 // No marker, journal or metadata file of copyup's own is ever written. The
 // "origin" marker a union may want on the copy is its own xattr, passed as an

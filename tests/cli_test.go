@@ -125,6 +125,7 @@ func checkOneLineError(t *testing.T, args []string, r cmdResult, mention [][]str
 		t.Errorf("%q: exit %d (%v), want 1; stderr: %q", args, r.code, r.err, r.stderr)
 	}
 	msg := strings.TrimSuffix(r.stderr, "\n")
+	t.Logf("exit %d, stderr: %s", r.code, msg)
 	if msg == "" || strings.Contains(msg, "\n") {
 		t.Errorf("%q: stderr is not one line: %q", args, r.stderr)
 	}
@@ -156,4 +157,18 @@ func TestCLIAcceptsFuseOverlayfsOptions(t *testing.T) {
 			unmountSubject(t, e.mnt)
 		})
 	}
+	// squash_to_root is a real option, not an ignored one: files show as root's.
+	t.Run("squash_to_root", func(t *testing.T) {
+		watchdog(t, 60*time.Second)
+		e := newCLIEnv(t)
+		if err := os.Chown(e.lower+"/f", 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+		mountSubject(t, []string{e.lower}, e.upper, e.work, e.mnt, "squash_to_root")
+		var st unix.Stat_t
+		if err := unix.Lstat(e.mnt+"/f", &st); err != nil || st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("f through a squash_to_root mount: uid %d gid %d (%v), want 0:0", st.Uid, st.Gid, err)
+		}
+		unmountSubject(t, e.mnt)
+	})
 }

@@ -24,6 +24,10 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	if p := os.Getenv("LAMINA_UNIONMOUNT"); p != "" {
 		abs, err := exec.LookPath(p)
+		if err != nil && !filepath.IsAbs(p) && strings.Contains(p, "/") {
+			// go test runs in tests/; accept a path relative to the module root.
+			abs, err = exec.LookPath(filepath.Join("..", p))
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "tests: LAMINA_UNIONMOUNT=%s: %v\n", p, err)
 			return 1

@@ -1,0 +1,50 @@
+# lamina's entry points. `make demo` and `make test` set up what they need.
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+BIN := bin
+TEST_TIMEOUT ?= 20m
+
+.PHONY: all build setup test test-short fuzz demo bench-fs vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/unionmount ./cmd/unionmount
+
+setup:
+	bash scripts/setup.sh
+
+vet:
+	$(GO) vet ./...
+
+# The full suite: unit tests, the POSIX conformance suite, the differential
+# suite against kernel overlayfs, rootless and crash tests. Needs root for
+# the mount tests (they skip with a reason otherwise).
+test: setup build vet
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test-short: build
+	$(GO) test -short -count=1 ./...
+
+# Runs every fuzz target for FUZZTIME each (they also run as unit tests
+# over their seed corpus in `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
+
+# A union mount at work: lowers, a whiteout, a copy-up, the upper after.
+demo: setup build
+	bash scripts/demo-union.sh $(BIN)/unionmount
+
+# Filesystem benchmark: ext4, kernel overlayfs, lamina FUSE with and
+# without passthrough, fuse-overlayfs. Writes bench/results/fs.{md,svg}.
+bench-fs: build
+	bash scripts/setup.sh debootstrap
+	$(GO) run ./bench/cmd/benchfs --unionmount $(BIN)/unionmount --out bench/results
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what lamina's tests, demo and benchmarks need on a Debian host,
+# and prepares the unprivileged user the rootless tests run as. Idempotent:
+# a second run installs nothing. Pass extra package names as arguments.
+set -euo pipefail
+
+need=(fuse3 fuse-overlayfs attr uidmap busybox-static "$@")
+missing=()
+for p in "${need[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [ "$(id -u)" != 0 ]; then
+		echo "setup: missing packages ${missing[*]}; run as root to install them" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}" >&2
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "$(id -u)" = 0 ]; then
+	# The distro default: any user may open /dev/fuse (rootless FUSE).
+	[ -e /dev/fuse ] && chmod 666 /dev/fuse
+	# The unprivileged user of the rootless tests, with subordinate ids.
+	if ! id laminatest >/dev/null 2>&1; then
+		useradd --create-home --shell /bin/sh laminatest
+	fi
+	grep -q '^laminatest:' /etc/subuid 2>/dev/null || echo 'laminatest:200000:65536' >>/etc/subuid
+	grep -q '^laminatest:' /etc/subgid 2>/dev/null || echo 'laminatest:200000:65536' >>/etc/subgid
+fi

@@ -43,8 +43,10 @@ func New(workdir string, opts ...Option) (*Copier, error) {
 // atomically. st is the lstat of src (the caller already has it; if nil,
 // Copy lstats). extra xattrs are set on the copy before it is published.
 //
-// A directory is copied as an empty directory with the source's metadata.
-// If dst exists the error matches [ErrExists]. On any error nothing is left
+// A regular file gets st.Size bytes: the source's first st.Size bytes,
+// so a caller about to truncate passes a smaller size and copies only what
+// survives. A directory is copied as an empty directory with the source's
+// metadata. If dst exists the error matches [ErrExists]. On any error nothing is left
 // at dst or in the work directory.
 func (c *Copier) Copy(ctx context.Context, src, dst string, st *unix.Stat_t, extra map[string][]byte) error {
 	if err := c.copy(ctx, src, dst, st, extra); err != nil {

@@ -28,7 +28,7 @@ func writeCases() []diffCase {
 		{name: "stale_fd_sees_copyup", ops: []op{
 			doStaleFD("mid_only", "M"),
 			doStaleFD("dir1/sub/deep", "DEEP"),
-		}},
+		}, notWithPassthrough: "a descriptor the kernel passes through to the lower file keeps reading it after copy-up (unionfs doc, Passthrough); TestPassthroughStaleFD pins that"},
 		{name: "truncate_lower", ops: []op{
 			doTruncate("a.txt", 3), doRead("a.txt"), doStat("a.txt"),
 			doTruncate("sparse", 100), doStat("sparse"),

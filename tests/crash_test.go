@@ -30,6 +30,9 @@ const crashSuffix = "APPENDED"
 // no copy or a complete one, never a torn file; a remount must read the file
 // back whole and leave nothing in the work directory.
 func TestCrashDuringCopyUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: writes and copies a 256 MiB file")
+	}
 	requireRoot(t)
 	requireFUSE(t)
 	watchdog(t, 120*time.Second)

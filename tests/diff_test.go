@@ -16,6 +16,9 @@ type diffCase struct {
 	// subject, if set, runs extra checks on the subject's mount only, after
 	// the ops and before the snapshots.
 	subject func(t *testing.T, e caseEnv)
+	// notWithPassthrough says why the case cannot hold when lamina passes
+	// files through (a documented limit); it then runs without.
+	notWithPassthrough string
 }
 
 // caseEnv is where a case's subject mount lives.
@@ -34,17 +37,34 @@ func diffCases() []diffCase {
 	return all
 }
 
+// TestDifferential runs every case; lamina's FUSE daemon runs once with
+// FUSE passthrough and once without, since they take different paths.
 func TestDifferential(t *testing.T) {
 	requireMountEnv(t)
-	for _, c := range diffCases() {
-		t.Run(c.name, func(t *testing.T) { runDiffCase(t, c) })
+	modes := []string{""}
+	if !subjectIsFuseOverlayfs() && subjectDriver() == "fuse" {
+		modes = []string{"passthrough=off", "passthrough=on"}
+	}
+	for _, mode := range modes {
+		for _, c := range diffCases() {
+			name := c.name
+			if mode != "" {
+				name = strings.TrimPrefix(mode, "passthrough=") + "/" + c.name
+			}
+			t.Run(name, func(t *testing.T) {
+				if mode == "passthrough=on" && c.notWithPassthrough != "" {
+					t.Skip(c.notWithPassthrough)
+				}
+				runDiffCase(t, c, mode)
+			})
+		}
 	}
 }
 
 // runDiffCase mounts the oracle and the subject on fresh layers, runs the ops
 // on both, compares results and snapshots, unmounts, and finally reads the
 // subject's upper directory back through the kernel.
-func runDiffCase(t *testing.T, c diffCase) {
+func runDiffCase(t *testing.T, c diffCase, subjectOpts ...string) {
 	watchdog(t, 60*time.Second)
 	stack := c.stack
 	if stack == nil {
@@ -58,7 +78,13 @@ func runDiffCase(t *testing.T, c diffCase) {
 	sLowers := buildStack(t, root, "s-lower", stack)
 
 	mountKernel(t, kLowers, k+"/upper", k+"/work", k+"/mnt")
-	mountSubject(t, sLowers, s+"/upper", s+"/work", s+"/mnt")
+	var extra []string
+	for _, o := range subjectOpts {
+		if o != "" {
+			extra = append(extra, o)
+		}
+	}
+	mountSubject(t, sLowers, s+"/upper", s+"/work", s+"/mnt", extra...)
 
 	for i, o := range c.ops {
 		kr := o.fn(k + "/mnt")

@@ -36,6 +36,23 @@
 // over the subject's upper directory (as the top lower layer) to check that
 // the upper directory the subject wrote means the same thing to the kernel.
 //
+// # Other tests
+//
+//   - TestReadOnly: no upperdir; every change is EROFS on both mounts.
+//   - TestCLIErrors, TestCLIAcceptsFuseOverlayfsOptions: lamina's own CLI
+//     contract (exit 1 and one line on stderr); skipped for fuse-overlayfs.
+//   - TestRootless: as user lam inside `unshare -Urm`, the way rootless
+//     podman runs a mount program.
+//   - TestCrashDuringCopyUp: SIGKILL of a foreground (-f) daemon in the
+//     middle of copying up a 256 MiB file.
+//
+// # Running
+//
+//	go test ./tests/ -count=1                                    # builds ./cmd/unionmount
+//	LAMINA_UNIONMOUNT=bin/unionmount go test ./tests/ -count=1   # a given build
+//	LAMINA_UNIONMOUNT=/usr/bin/fuse-overlayfs go test ./tests/   # the reference
+//	go test ./tests/ -run 'TestDifferential/rename' -v           # one group, with every op's result
+//
 // # Hygiene
 //
 // Mount tests need root (requireRoot) and FUSE (requireFUSE) and skip with a

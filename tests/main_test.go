@@ -95,11 +95,7 @@ func subjectFlags() []string {
 	if subjectIsFuseOverlayfs() {
 		return nil
 	}
-	driver := os.Getenv("LAMINA_UNIONMOUNT_DRIVER")
-	if driver == "" {
-		driver = "fuse"
-	}
-	return []string{"--driver", driver}
+	return []string{"--driver", subjectDriver()}
 }
 
 // subjectUnmountCmd returns the command line that unmounts mnt the way the
@@ -109,4 +105,13 @@ func subjectUnmountCmd(mnt string) []string {
 		return []string{"fusermount3", "-u", mnt}
 	}
 	return []string{subject, "--unmount", mnt}
+}
+
+// subjectDriver is the --driver lamina runs with (LAMINA_UNIONMOUNT_DRIVER,
+// default fuse).
+func subjectDriver() string {
+	if d := os.Getenv("LAMINA_UNIONMOUNT_DRIVER"); d != "" {
+		return d
+	}
+	return "fuse"
 }

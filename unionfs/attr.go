@@ -30,15 +30,11 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 
 func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn) error {
 	size, hasSize := in.GetSize()
+	limit := int64(-1)
 	if hasSize {
-		n.mu.Lock()
-		busy := n.ptLower > 0
-		n.mu.Unlock()
-		if busy {
-			return syscall.EBUSY // see "Passthrough" in the package doc
-		}
+		limit = int64(size)
 	}
-	if err := n.ensureUpper(ctx); err != nil {
+	if err := n.ensureUpperSize(ctx, limit); err != nil {
 		return err
 	}
 	p := n.u.upperPath(n.rel())
@@ -103,7 +99,11 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	if whiteout.IsPrivateXattr(attr) {
 		return 0, syscall.ENODATA
 	}
-	k, err := unix.Lgetxattr(n.realPath(), attr, dest)
+	p, err := n.realPath()
+	if err != nil {
+		return 0, errno(err)
+	}
+	k, err := unix.Lgetxattr(p, attr, dest)
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -114,7 +114,10 @@ var _ = (fs.NodeListxattrer)((*node)(nil))
 
 // Listxattr lists the topmost entry's xattrs without the private ones.
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	p := n.realPath()
+	p, err := n.realPath()
+	if err != nil {
+		return 0, errno(err)
+	}
 	sz, err := unix.Llistxattr(p, nil)
 	if err != nil {
 		return 0, errno(err)
@@ -164,8 +167,11 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if whiteout.IsPrivateXattr(attr) {
 		return syscall.ENODATA
 	}
-	var buf [1]byte
-	if _, err := unix.Lgetxattr(n.realPath(), attr, buf[:0]); err != nil {
+	p, err := n.realPath()
+	if err == nil {
+		_, err = unix.Lgetxattr(p, attr, nil)
+	}
+	if err != nil {
 		return errno(err) // nothing to remove: no need to copy up
 	}
 	if err := n.ensureUpper(ctx); err != nil {

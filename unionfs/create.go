@@ -131,11 +131,14 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if err != nil {
 		return nil, errno(err)
 	}
-	e := &entry{upper: true, lower: -1, layer: 0}
-	if err := unix.Lstat(path, &e.st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
 		return nil, errno(err)
 	}
-	return n.newChild(ctx, join(dirRel, name), e, out), 0
+	// The new name is the same file: the same inode, not a new lookup.
+	n.u.fillAttr(&st, &out.Attr, &entry{upper: true})
+	out.Attr.Ino = t.StableAttr().Ino
+	return t.EmbeddedInode(), 0
 }
 
 // removeTree deletes a staged entry in the work directory.

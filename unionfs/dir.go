@@ -88,7 +88,7 @@ var _ = (fs.NodeOpendirHandler)((*node)(nil))
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	ents, err := n.mergedDir()
 	if err != nil {
-		return nil, 0, fs.ToErrno(err)
+		return nil, 0, errno(err)
 	}
 	self := n.StableAttr().Ino
 	parent := self
@@ -146,8 +146,8 @@ func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
 	}
 	fd, err := unix.Open(d.n.u.upperPath(d.n.rel()), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fs.ToErrno(err)
+		return errno(err)
 	}
 	defer unix.Close(fd)
-	return fs.ToErrno(unix.Fsync(fd))
+	return errno(unix.Fsync(fd))
 }

@@ -50,12 +50,18 @@
 // When every layer sits on one filesystem, st_ino is the real inode number
 // of the topmost entry, as kernel overlayfs reports it. Otherwise the layer
 // number is put in the high bits (kernel "xino"): upper is layer 0, lower i
-// is layer i+1. A file that has hard links in a lower layer gets a number
-// hashed from its layer, real inode and path into the top half of the
-// range: go-fuse treats one inode number as one kernel inode, and such
-// links must split on copy-up (kernel overlayfs without index=on splits
-// them too), so each name must be its own inode. Directories take the
-// number of their topmost lower directory, or of the upper one if none.
+// is layer i+1. Directories take the number of their topmost lower
+// directory, or of the upper one if none. A copied-up file keeps the number
+// it had: copy-up stores it in the origin xattr.
+//
+// go-fuse treats a (number, generation) pair as one kernel inode, so the
+// generation tells apart inodes that share st_ino: each name of a file
+// hard-linked in a lower layer (its generation is hashed from layer, inode
+// and path; copy-up splits such links, as kernel overlayfs without
+// index=on does), and copied-up files (their generation is the real inode
+// number of the upper file, shared by its hard links). A node copied up
+// during this mount keeps the identity it was looked up with:
+// Union.aliases maps the copied-up identity to it.
 //
 // # Locking
 //
@@ -81,17 +87,26 @@
 //
 // With FUSE passthrough (kernel 6.9 and later, and CAP_SYS_ADMIN) the kernel
 // reads and writes an opened file's backing file directly. The kernel
-// allows one backing file per inode while any passthrough open exists, and
-// go-fuse registers it from the first open. So a handle on an upper file
+// keeps one backing file per inode while any passthrough open exists, and
+// go-fuse registers it from the first open, so a handle on an upper file
 // always holds an O_RDWR descriptor (whatever the caller asked for; the
 // kernel still enforces the caller's access mode), and a handle on a lower
-// file an O_RDONLY one. A write-open of a lower file that is open for
-// passthrough reading at that moment cannot switch the inode to the upper
-// copy and fails with EBUSY; kernel overlayfs does not have this limit.
+// file an O_RDONLY one.
+//
+// Once a lower file has been handed to the kernel (node.lowerPT), its
+// inode may be backed by the lower file for as long as any handle, old or
+// new, stays open, and go-fuse drops that backing only after our Release.
+// Such a node is never given an upper descriptor: its copy-up retires it
+// (node.split) instead, and every later operation on it returns ESTALE.
+// The VFS retries opens, truncates and path-based calls once with
+// LOOKUP_REVAL; FUSE then looks the name up again and finds the copied-up
+// file under a new identity (see "Inode numbers"), a new kernel inode with
+// the same st_ino whose backing file is the upper copy. Handles opened
+// before keep reading the lower file, as with kernel overlayfs before 4.19.
 // Passthrough is turned off quietly when the kernel refuses it.
 //
 // # Errors
 //
 // Internal functions return Go errors that wrap syscall.Errno values; they
-// become a syscall.Errno once, at the FUSE boundary (fs.ToErrno).
+// become a syscall.Errno once, at the FUSE boundary (errno in up.go).
 package unionfs

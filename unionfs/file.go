@@ -2,6 +2,8 @@ package unionfs
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -11,49 +13,52 @@ import (
 
 var _ = (fs.NodeOpener)((*node)(nil))
 
-// Open opens the topmost file; a write-open copies it up first.
+// Open opens the topmost file; a write-open copies it up first. The node
+// lock is held across the open so that the layer chosen and n.lowerPT stay
+// consistent with a concurrent copy-up.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	write := flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0
+	if write && n.u.upper == "" {
+		return nil, 0, syscall.EROFS
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if write {
-		if n.u.upper == "" {
-			return nil, 0, syscall.EROFS
+		size := int64(-1)
+		if flags&unix.O_TRUNC != 0 {
+			size = 0
 		}
-		n.mu.Lock()
-		busy := n.ptLower > 0
-		n.mu.Unlock()
-		if busy {
-			return nil, 0, syscall.EBUSY // see "Passthrough" in the package doc
-		}
-		if err := n.ensureUpper(ctx); err != nil {
+		if err := n.ensureUpperLocked(ctx, size); err != nil {
 			return nil, 0, errno(err)
 		}
 	}
-	n.mu.Lock()
-	upper, lower := n.upper, n.lower
-	n.mu.Unlock()
+	if n.split {
+		return nil, 0, syscall.ESTALE // see retireOrAlias
+	}
 	rel := n.rel()
 	oflags := int(flags)&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOCTTY|unix.O_APPEND|unix.O_DIRECT) | unix.O_CLOEXEC | unix.O_NOFOLLOW
-	var fd int
-	var err error
-	if upper {
-		p := n.u.upperPath(rel)
-		fd, err = -1, unix.EACCES
-		if n.u.passthroughWanted() {
-			fd, err = unix.Open(p, oflags&^unix.O_ACCMODE|unix.O_RDWR, 0)
-		}
+	if !n.upper {
+		fd, err := unix.Open(n.u.lowerPath(n.lower, rel), oflags, 0)
 		if err != nil {
-			fd, err = unix.Open(p, oflags, 0)
+			return nil, 0, errno(err)
 		}
-		if err == nil && fd >= 0 {
-			return n.u.newFile(n, fd, true), fuse.FOPEN_KEEP_CACHE, 0
+		if n.u.passthroughWanted() {
+			n.lowerPT = true
 		}
-	} else {
-		fd, err = unix.Open(n.u.lowerPath(lower, rel), oflags, 0)
+		return n.u.newFile(n, fd, false), fuse.FOPEN_KEEP_CACHE, 0
+	}
+	p := n.u.upperPath(rel)
+	fd, err := -1, error(unix.EACCES)
+	if n.u.passthroughWanted() {
+		fd, err = unix.Open(p, oflags&^unix.O_ACCMODE|unix.O_RDWR, 0)
+	}
+	if err != nil {
+		fd, err = unix.Open(p, oflags, 0)
 	}
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return n.u.newFile(n, fd, false), fuse.FOPEN_KEEP_CACHE, 0
+	return n.u.newFile(n, fd, true), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // passthroughWanted reports whether handles should offer passthrough.
@@ -71,11 +76,6 @@ func (u *Union) newFile(n *node, fd int, upper bool) fs.FileHandle {
 		if acc, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || acc&unix.O_ACCMODE != unix.O_RDWR {
 			return f
 		}
-	} else {
-		n.mu.Lock()
-		n.ptLower++
-		n.mu.Unlock()
-		f.ptLower = true
 	}
 	return &ptFile{file: f}
 }
@@ -84,9 +84,40 @@ func (u *Union) newFile(n *node, fd int, upper bool) fs.FileHandle {
 // go straight to it; no lock is taken on the data path.
 type file struct {
 	n        *node
-	fd       int
-	writable bool // the descriptor is on the upper file
-	ptLower  bool // counted in n.ptLower
+	fd       int  // the descriptor opened; closed at Release
+	writable bool // fd is on the upper file
+
+	// A read-only handle opened on the lower file follows its copy-up, as
+	// with kernel overlayfs since 4.19: reads switch to a descriptor on
+	// the upper file (upfd) once the node is copied up. Handles the kernel
+	// passes through cannot switch (see "Passthrough" in the package doc).
+	switchMu sync.Mutex   // serialises the switch
+	upfd     atomic.Int32 // descriptor on the upper copy, 0 until switched
+}
+
+// readFd returns the descriptor reads should use.
+func (f *file) readFd() int {
+	if f.writable || !f.n.copied.Load() {
+		return f.fd
+	}
+	if fd := f.upfd.Load(); fd > 0 {
+		return int(fd)
+	}
+	f.switchMu.Lock()
+	defer f.switchMu.Unlock()
+	if fd := f.upfd.Load(); fd > 0 {
+		return int(fd)
+	}
+	p, err := f.n.realPath()
+	if err != nil {
+		return f.fd // retired: keeps reading the lower file
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return f.fd
+	}
+	f.upfd.Store(int32(fd))
+	return fd
 }
 
 // asFile unwraps a handle of this package.
@@ -121,7 +152,7 @@ var (
 
 // Read splices from the layer file.
 func (f *file) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	return fuse.ReadResultFd(uintptr(f.fd), off, len(dest)), 0
+	return fuse.ReadResultFd(uintptr(f.readFd()), off, len(dest)), 0
 }
 
 // Write writes at off; the kernel has applied O_APPEND already.
@@ -147,10 +178,8 @@ func (f *file) Flush(ctx context.Context) syscall.Errno { return syscall.ENOSYS 
 
 // Release closes the descriptor.
 func (f *file) Release(ctx context.Context) syscall.Errno {
-	if f.ptLower {
-		f.n.mu.Lock()
-		f.n.ptLower--
-		f.n.mu.Unlock()
+	if fd := f.upfd.Load(); fd > 0 {
+		unix.Close(int(fd))
 	}
 	return errno(unix.Close(f.fd))
 }
@@ -170,6 +199,6 @@ func (f *file) Allocate(ctx context.Context, off uint64, size uint64, mode uint3
 
 // Lseek serves SEEK_DATA and SEEK_HOLE.
 func (f *file) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
-	r, err := unix.Seek(f.fd, int64(off), int(whence))
+	r, err := unix.Seek(f.readFd(), int64(off), int(whence))
 	return uint64(r), errno(err)
 }

@@ -36,10 +36,6 @@ func newInoMapper(devs []uint64) inoMapper {
 
 // ino returns the union inode number of an entry found in layer at rel.
 func (m inoMapper) ino(layer int, st *unix.Stat_t, rel string) uint64 {
-	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-	if layer > 0 && !isDir && st.Nlink > 1 {
-		return hashIno(layer, st.Ino, rel)
-	}
 	if m.samefs {
 		if st.Ino&hashedBit == 0 && st.Ino > 1 {
 			return st.Ino
@@ -50,6 +46,14 @@ func (m inoMapper) ino(layer int, st *unix.Stat_t, rel string) uint64 {
 		return hashIno(layer, st.Ino, rel)
 	}
 	return uint64(layer)<<m.shift | st.Ino
+}
+
+// linkGen tells apart the names of a file hard-linked in a lower layer:
+// they share st_ino, as in kernel overlayfs, but each is its own inode
+// because copy-up splits them. The top bit keeps it clear of the real
+// inode numbers used as generations of copied-up files.
+func linkGen(layer int, ino uint64, rel string) uint64 {
+	return hashIno(layer, ino, rel) | hashedBit
 }
 
 // hashIno derives a number in the hashed half of the range.

@@ -3,6 +3,7 @@ package unionfs
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -22,7 +23,10 @@ type node struct {
 	upperXwh bool       // the upper directory may hold xwhiteouts
 	lower    int        // topmost lower holding the entry, -1 if none
 	dirs     []lowerDir // directories: merged lower layers, top first
-	ptLower  int        // open handles passing a lower file through
+	lowerPT  bool       // a lower file was handed to the kernel to pass through
+	split    bool       // retired by copy-up; the kernel must look up again
+
+	copied atomic.Bool // copied up during this mount (read without mu on the data path)
 }
 
 // lowerDir is one lower layer merged into a directory.
@@ -53,14 +57,21 @@ func (n *node) state() (upper bool, lower int) {
 	return n.upper, n.lower
 }
 
-// realPath is where the topmost entry lives now.
-func (n *node) realPath() string {
-	upper, lower := n.state()
+// realPath is where the topmost entry lives now. A node retired by copy-up
+// (split) has no path of its own any more: ESTALE makes the kernel look
+// its name up again.
+func (n *node) realPath() (string, error) {
+	n.mu.Lock()
+	upper, lower, split := n.upper, n.lower, n.split
+	n.mu.Unlock()
+	if split {
+		return "", syscall.ESTALE
+	}
 	rel := n.rel()
 	if upper {
-		return n.u.upperPath(rel)
+		return n.u.upperPath(rel), nil
 	}
-	return n.u.lowerPath(lower, rel)
+	return n.u.lowerPath(lower, rel), nil
 }
 
 // layers returns the layers to search below this directory.
@@ -144,34 +155,47 @@ func (n *node) find(dirRel, name string) (*entry, error) {
 	return e, nil
 }
 
-// inoOf returns the union inode number of a found entry.
-func (n *node) inoOf(e *entry, rel string) uint64 {
-	if e.upper && !isDir(&e.st) {
+// identity returns the go-fuse identity of a found entry: Ino is st_ino,
+// and Gen tells apart inodes that share one (see "Inode numbers" in the
+// package doc).
+func (n *node) identity(e *entry, rel string) fs.StableAttr {
+	id := fs.StableAttr{Mode: e.st.Mode & unix.S_IFMT}
+	switch {
+	case e.upper && !isDir(&e.st):
 		if ino, ok := whiteout.Origin(n.u.upperPath(rel)); ok {
-			return ino
+			id.Ino, id.Gen = ino, e.st.Ino
+		} else {
+			id.Ino = n.u.ino.ino(0, &e.st, rel)
 		}
-		return n.u.ino.ino(0, &e.st, rel)
-	}
-	if e.layer == 0 && isDir(&e.st) && len(e.dirs) > 0 {
+	case e.layer == 0 && isDir(&e.st) && len(e.dirs) > 0:
 		var st unix.Stat_t
+		id.Ino = n.u.ino.ino(0, &e.st, rel)
 		if err := unix.Lstat(n.u.lowerPath(e.dirs[0].idx, rel), &st); err == nil {
-			return n.u.ino.ino(e.dirs[0].idx+1, &st, rel)
+			id.Ino = n.u.ino.ino(e.dirs[0].idx+1, &st, rel)
+		}
+	default:
+		id.Ino = n.u.ino.ino(e.layer, &e.st, rel)
+		if !isDir(&e.st) && e.st.Nlink > 1 {
+			id.Gen = linkGen(e.layer, e.st.Ino, rel)
 		}
 	}
-	return n.u.ino.ino(e.layer, &e.st, rel)
+	if alias, ok := n.u.aliases.Load(id); ok {
+		return alias.(fs.StableAttr) // copied up in this mount: the live node
+	}
+	return id
 }
 
-// newChild makes (or finds) the inode for a found entry and fills out.
-// rel is the child's path.
+// newChild makes (or finds) the inode for a found entry at rel and fills
+// out.
 func (n *node) newChild(ctx context.Context, rel string, e *entry, out *fuse.EntryOut) *fs.Inode {
-	ino := n.inoOf(e, rel)
+	id := n.identity(e, rel)
 	ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, dirs: e.dirs}
-	in := n.NewInode(ctx, ch, fs.StableAttr{Mode: e.st.Mode & unix.S_IFMT, Ino: ino})
+	in := n.NewInode(ctx, ch, id)
 	if got, ok := in.Operations().(*node); ok && got != ch {
 		got.refresh(e)
 	}
 	n.u.fillAttr(&e.st, &out.Attr, e)
-	out.Attr.Ino = ino
+	out.Attr.Ino = id.Ino
 	return in
 }
 
@@ -195,7 +219,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	dirRel := n.rel()
 	e, err := n.find(dirRel, name)
 	if err != nil {
-		return nil, fs.ToErrno(err)
+		return nil, errno(err)
 	}
 	return n.newChild(ctx, join(dirRel, name), e, out), 0
 }
@@ -205,12 +229,25 @@ var _ = (fs.NodeGetattrer)((*node)(nil))
 // Getattr reports the topmost entry's attributes.
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	var st unix.Stat_t
-	if f := asFile(fh); f != nil {
+	f := asFile(fh)
+	if f != nil && (f.writable || !n.copied.Load()) {
+		// The handle is on the topmost file.
 		if err := unix.Fstat(f.fd, &st); err != nil {
-			return fs.ToErrno(err)
+			return errno(err)
 		}
-	} else if err := unix.Lstat(n.realPath(), &st); err != nil {
-		return fs.ToErrno(err)
+	} else {
+		// A handle opened on the lower file before copy-up would report
+		// stale attributes for the whole inode: ask the path instead.
+		p, err := n.realPath()
+		if err == nil {
+			err = unix.Lstat(p, &st)
+		}
+		if err != nil && f != nil {
+			err = unix.Fstat(f.fd, &st) // unlinked or retired
+		}
+		if err != nil {
+			return errno(err)
+		}
 	}
 	n.mu.Lock()
 	e := entry{upper: n.upper, dirs: n.dirs}
@@ -261,11 +298,15 @@ var _ = (fs.NodeReadlinker)((*node)(nil))
 
 // Readlink reads the topmost symlink.
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	p, err := n.realPath()
+	if err != nil {
+		return nil, errno(err)
+	}
 	buf := make([]byte, 4096)
 	for {
-		k, err := unix.Readlink(n.realPath(), buf)
+		k, err := unix.Readlink(p, buf)
 		if err != nil {
-			return nil, fs.ToErrno(err)
+			return nil, errno(err)
 		}
 		if k < len(buf) {
 			return buf[:k], 0
@@ -284,7 +325,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	}
 	var s unix.Statfs_t
 	if err := unix.Statfs(p, &s); err != nil {
-		return fs.ToErrno(err)
+		return errno(err)
 	}
 	out.Blocks, out.Bfree, out.Bavail = s.Blocks, s.Bfree, s.Bavail
 	out.Files, out.Ffree = s.Files, s.Ffree

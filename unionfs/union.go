@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +25,7 @@ type Union struct {
 	writer  *whiteout.Writer // nil when read-only
 	copier  *copyup.Copier   // nil when read-only
 	tmpSeq  atomic.Uint64 // names temp entries in <work>/work
+	aliases sync.Map      // fs.StableAttr of a copied-up file -> identity of its live node
 }
 
 // New validates the layers and prepares a union. With an upper layer it

@@ -2,12 +2,13 @@ package unionfs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
-	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
@@ -16,19 +17,30 @@ import (
 
 // ensureUpper copies the node up if it is not in the upper layer yet:
 // parents first, then the node. It returns EROFS for a read-only union.
-func (n *node) ensureUpper(ctx context.Context) error {
+func (n *node) ensureUpper(ctx context.Context) error { return n.ensureUpperSize(ctx, -1) }
+
+// ensureUpperSize is ensureUpper for a caller about to truncate the file
+// to size bytes: only that much data is copied (none for O_TRUNC). A
+// negative size copies everything.
+func (n *node) ensureUpperSize(ctx context.Context, size int64) error {
 	if n.u.upper == "" {
 		return syscall.EROFS
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.ensureUpperLocked(ctx)
+	if err := n.ensureUpperLocked(ctx, size); err != nil {
+		return err
+	}
+	if n.split {
+		return syscall.ESTALE // see retire
+	}
+	return nil
 }
 
-// ensureUpperLocked is ensureUpper for a caller that holds n.mu.
+// ensureUpperLocked is ensureUpperSize for a caller that holds n.mu.
 //
 // Preconditions: n.mu is held; the union has an upper layer.
-func (n *node) ensureUpperLocked(ctx context.Context) error {
+func (n *node) ensureUpperLocked(ctx context.Context, size int64) error {
 	if n.upper {
 		return nil
 	}
@@ -46,18 +58,77 @@ func (n *node) ensureUpperLocked(ctx context.Context) error {
 	if err := unix.Lstat(src, &st); err != nil {
 		return fmt.Errorf("stat copy-up source: %w", err)
 	}
+	// A file hard-linked in the lower layer splits from its other names,
+	// so it cannot keep their st_ino (kernel overlayfs reports the upper
+	// one then too). Origins go on regular files only: Linux refuses
+	// user.* xattrs on symlinks and devices.
+	linked := !isDir(&st) && st.Nlink > 1
 	var extra map[string][]byte
-	if st.Mode&unix.S_IFMT == unix.S_IFREG { // user.* xattrs only go on files and dirs
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && size >= 0 && size < st.Size {
+		st.Size = size // copyup copies st.Size bytes
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && !linked {
 		if name, value := n.u.writer.OriginXattr(n.StableAttr().Ino); name != "" {
 			extra = map[string][]byte{name: value}
 		}
 	}
-	if err := n.u.copier.Copy(ctx, src, dst, &st, extra); err != nil {
+	var pst unix.Stat_t
+	perr := unix.Lstat(filepath.Dir(dst), &pst)
+	// A started copy-up runs to the end: the kernel interrupts FUSE
+	// requests for any signal, including the Go runtime's SIGURG
+	// preemption of the caller, and a half-done copy helps nobody.
+	if err := n.u.copier.Copy(context.WithoutCancel(ctx), src, dst, &st, extra); err != nil {
 		return fmt.Errorf("copy up %s: %w", rel, err)
 	}
+	if perr == nil {
+		// Copy-up is not a change of the parent: keep its times, as
+		// kernel overlayfs does.
+		restoreTimes(filepath.Dir(dst), &pst)
+	}
 	n.upper, n.upperXwh = true, false
+	n.copied.Store(true)
+	n.retireOrAlias(rel, dst, linked)
 	return nil
 }
+
+// retireOrAlias runs after the node's copy-up. A lookup of the copied-up
+// file now yields a different identity (its Gen is the upper inode); see
+// "Passthrough" and "Inode numbers" in the package doc.
+//
+// If the kernel may still pass the node's lower file through (lowerPT),
+// or the file was a lower hard link whose st_ino changes, the node is
+// retired (split): every later operation on it returns ESTALE, the kernel
+// looks the name up again and gets a new inode, backed by the upper file.
+// Otherwise the new identity is aliased to this node, so lookups keep
+// finding it.
+//
+// Preconditions: n.mu is held.
+func (n *node) retireOrAlias(rel, dst string, linked bool) {
+	if isDirMode(n.StableAttr().Mode) {
+		return
+	}
+	e := &entry{upper: true, lower: -1}
+	if unix.Lstat(dst, &e.st) != nil {
+		return
+	}
+	id := n.identity(e, rel)
+	if id == n.StableAttr() {
+		return
+	}
+	if n.lowerPT || linked {
+		n.split = true
+		return
+	}
+	n.u.aliases.Store(id, n.StableAttr())
+}
+
+// restoreTimes sets a directory's atime and mtime back to st's.
+func restoreTimes(dir string, st *unix.Stat_t) {
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	unix.UtimesNanoAt(unix.AT_FDCWD, dir, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func isDirMode(mode uint32) bool { return mode&unix.S_IFMT == unix.S_IFDIR }
 
 // tempPath returns a fresh name in <work>/work for staging an entry.
 func (u *Union) tempPath() string {
@@ -159,5 +230,18 @@ func (n *node) lowerHas(dirRel, name string) (bool, error) {
 	return false, nil
 }
 
-// errno converts an internal error at the FUSE boundary.
-func errno(err error) syscall.Errno { return fs.ToErrno(err) }
+// errno converts an internal error at the FUSE boundary: the errno it
+// wraps, EINTR for an interrupted request, EIO for anything else.
+func errno(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	var e syscall.Errno
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return syscall.EINTR
+	}
+	return syscall.EIO
+}

@@ -87,8 +87,12 @@
 //     set trusted.* xattrs (privileged); otherwise "user.overlay.opaque" =
 //     "y"; if the filesystem does not support xattrs, an empty regular file
 //     D/.wh..wh..opq with mode 0.
-//   - origin of a copied-up file: the xattr "trusted.lamina.origin"
-//     (privileged) or "user.lamina.origin" (otherwise). The value is the
+//   - origin of a copied-up file: the xattr "trusted.overlay.lamina.origin"
+//     (privileged) or "user.overlay.lamina.origin" (otherwise). The names
+//     sit in the overlay namespace on purpose: kernel overlayfs hides every
+//     trusted.overlay.* (or, with userxattr, user.overlay.*) xattr and
+//     ignores names it does not know, so an upper written by lamina reads
+//     the same through the kernel. The value is the
 //     union inode number the file keeps after copy-up, in decimal ASCII,
 //     canonical form (no sign, no leading zeros, no spaces, no terminator),
 //     at most 20 bytes. Origin reads either, trusted first. Linux refuses

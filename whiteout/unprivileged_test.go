@@ -80,7 +80,7 @@ func TestUnprivilegedHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("writer: %v", w)
-	const want = "whiteouts=chardev opaque=user.overlay.opaque origin=user.lamina.origin"
+	const want = "whiteouts=chardev opaque=user.overlay.opaque origin=user.overlay.lamina.origin"
 	if w.Privileged() || w.XattrNamespace() != "user" || w.String() != want {
 		t.Errorf("Privileged = %v, XattrNamespace = %q, String = %q; want false, user, %q",
 			w.Privileged(), w.XattrNamespace(), w, want)

@@ -107,7 +107,7 @@ func (w *Writer) XattrNamespace() string {
 }
 
 // String describes the chosen formats, such as
-// "whiteouts=chardev opaque=trusted.overlay.opaque origin=trusted.lamina.origin".
+// "whiteouts=chardev opaque=trusted.overlay.opaque origin=trusted.overlay.lamina.origin".
 func (w *Writer) String() string {
 	wh := "chardev"
 	if w.whiteouts == whiteoutFile {

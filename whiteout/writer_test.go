@@ -22,7 +22,7 @@ func TestNewWriterPrivileged(t *testing.T) {
 	if !w.Privileged() || w.XattrNamespace() != "trusted" {
 		t.Errorf("Privileged = %v, XattrNamespace = %q", w.Privileged(), w.XattrNamespace())
 	}
-	const want = "whiteouts=chardev opaque=trusted.overlay.opaque origin=trusted.lamina.origin"
+	const want = "whiteouts=chardev opaque=trusted.overlay.opaque origin=trusted.overlay.lamina.origin"
 	if w.String() != want {
 		t.Errorf("String = %q, want %q", w.String(), want)
 	}
@@ -191,10 +191,10 @@ func TestOriginMalformed(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "f")
 			wt.File(t, path, "")
 			if tc.trusted != "" {
-				wt.Xattr(t, path, "trusted.lamina.origin", tc.trusted)
+				wt.Xattr(t, path, "trusted.overlay.lamina.origin", tc.trusted)
 			}
 			if tc.user != "" {
-				wt.Xattr(t, path, "user.lamina.origin", tc.user)
+				wt.Xattr(t, path, "user.overlay.lamina.origin", tc.user)
 			}
 			got, ok := whiteout.Origin(path)
 			if got != tc.want || ok != tc.ok {

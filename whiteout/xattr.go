@@ -16,8 +16,8 @@ const (
 	xattrFuseOpaque      = "user.fuseoverlayfs.opaque"
 	xattrTrustedWhiteout = "trusted.overlay.whiteout"
 	xattrUserWhiteout    = "user.overlay.whiteout"
-	xattrTrustedOrigin   = "trusted.lamina.origin"
-	xattrUserOrigin      = "user.lamina.origin"
+	xattrTrustedOrigin   = "trusted.overlay.lamina.origin"
+	xattrUserOrigin      = "user.overlay.lamina.origin"
 	xattrTrustedProbe    = "trusted.lamina.probe"
 	xattrUserProbe       = "user.lamina.probe"
 
@@ -134,7 +134,8 @@ func oneByteXattr(path, name string) (byte, error) {
 }
 
 // Origin returns the union inode number recorded on path by SetOrigin,
-// reading trusted.lamina.origin first, then user.lamina.origin. It reports
+// reading trusted.overlay.lamina.origin first, then
+// user.overlay.lamina.origin. It reports
 // false when neither is present and well formed.
 func Origin(path string) (uint64, bool) {
 	for _, name := range [...]string{xattrTrustedOrigin, xattrUserOrigin} {

@@ -41,7 +41,7 @@
 //   - TestReadOnly: no upperdir; every change is EROFS on both mounts.
 //   - TestCLIErrors, TestCLIAcceptsFuseOverlayfsOptions: lamina's own CLI
 //     contract (exit 1 and one line on stderr); skipped for fuse-overlayfs.
-//   - TestRootless: as user lam inside `unshare -Urm`, the way rootless
+//   - TestRootless: as user laminatest (scripts/setup.sh) inside `unshare -Urm`, the way rootless
 //     podman runs a mount program.
 //   - TestCrashDuringCopyUp: SIGKILL of a foreground (-f) daemon in the
 //     middle of copying up a 256 MiB file.

@@ -14,7 +14,7 @@ import (
 )
 
 // rootlessUser is the unprivileged account the rootless test runs as.
-const rootlessUser = "lam"
+const rootlessUser = "laminatest" // created by scripts/setup.sh
 
 // TestRootless mounts, writes, deletes and unmounts as an unprivileged user
 // inside `unshare -Urm`, the way rootless podman runs a mount program, and

@@ -16,7 +16,7 @@ import (
 )
 
 // unprivUser is the ordinary account the unprivileged test runs as.
-const unprivUser = "lam"
+const unprivUser = "laminatest" // created by scripts/setup.sh
 
 // helperEnv names the scratch directory for the helper process.
 const helperEnv = "LAMINA_WHITEOUT_UNPRIV_DIR"

@@ -10,6 +10,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN)/unionmount ./cmd/unionmount
+	$(GO) build -o $(BIN)/lamina ./cmd/lamina
 
 setup:
 	bash scripts/setup.sh

@@ -12,13 +12,16 @@ import (
 type MountRequest struct {
 	Config  Config
 	Options []Option
-	// Kernel lists the options that stop the kernel driver from serving
+	// FUSEOnly lists the options that stop the kernel driver from serving
 	// the request (id mapping, squashing, passthrough); empty if it can.
 	FUSEOnly []string
 	// Ignored lists accepted options that do not apply to lamina.
 	Ignored []string
 	// ReadOnly is set by "ro".
 	ReadOnly bool
+	// Driver is set by "driver=auto|fuse|overlay" (for fstab and mount -t,
+	// where no --driver flag can be passed); empty if not given.
+	Driver Driver
 }
 
 // ErrUnknownOption is returned for an option lamina does not know.
@@ -111,6 +114,8 @@ func ParseMountOptions(opts []string) (*MountRequest, error) {
 				r.Options = append(r.Options, WithFsName(val))
 			case "ro":
 				r.ReadOnly = true
+			case "driver":
+				r.Driver, err = ParseDriver(val)
 			case "sync", "dirsync":
 				r.Ignored = append(r.Ignored, key)
 			default:

@@ -26,6 +26,8 @@ func TestParseMountOptions(t *testing.T) {
 		{name: "squash", in: []string{"lowerdir=/l,squash_to_root"}, lowers: []string{"/l"}, fuseOnly: []string{"squash_to_root"}},
 		{name: "ignored fuse-overlayfs options", in: []string{"lowerdir=/l,noacl,xattr_permissions=2,nodev,nosuid,x-systemd.automount"}, lowers: []string{"/l"}},
 		{name: "ro", in: []string{"lowerdir=/l,ro"}, lowers: []string{"/l"}, ro: true},
+		{name: "driver option", in: []string{"lowerdir=/l,driver=fuse"}, lowers: []string{"/l"}},
+		{name: "bad driver option", in: []string{"lowerdir=/l,driver=zfs"}, err: "want auto, fuse or overlay"},
 		{name: "unknown option", in: []string{"lowerdir=/l,frobnicate"}, err: `unknown option "frobnicate"`},
 		{name: "no lowerdir", in: []string{"upperdir=/u"}, err: "lowerdir=TOP:...:BOTTOM is required"},
 		{name: "empty layer", in: []string{"lowerdir=/a::/b"}, err: "empty layer"},

@@ -37,6 +37,7 @@ Options (-o, comma-separated, may be repeated):
   passthrough=on|off|auto   FUSE passthrough for open files (default auto)
   fsync=0, volatile         do not fsync copied-up data (faster, less durable)
   timeout=SECONDS           kernel cache timeout (default 3600)
+  driver=auto|fuse|overlay  as --driver, for fstab and mount -t
   ro                        mount read-only
 Escape ':' and ',' in paths with a backslash.
 

@@ -33,6 +33,9 @@ func run(ctx context.Context, log *slog.Logger, a mountArgs) error {
 	if err != nil {
 		return err
 	}
+	if req.Driver != "" && a.driver == unionfs.DriverAuto {
+		a.driver = req.Driver // -o driver=... (fstab), unless --driver says otherwise
+	}
 	d, why := unionfs.ChooseDriver(a.driver, req)
 	log.Debug("driver chosen", "driver", d, "why", why)
 	if d == unionfs.DriverOverlay {

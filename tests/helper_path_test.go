@@ -1,0 +1,105 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMountHelper mounts through mount(8) and mount.fuse3, the way
+// "mount -t fuse.unionmount" and /etc/fstab do, with the driver chosen in
+// the options.
+func TestMountHelper(t *testing.T) {
+	requireRoot(t)
+	requireFUSE(t)
+	requireLamina(t)
+	if _, err := exec.LookPath("mount.fuse3"); err != nil {
+		t.Skipf("needs mount.fuse3 (fuse3): %v", err)
+	}
+	watchdog(t, 60*time.Second)
+	root := t.TempDir()
+	bin, lower, upper, work, mnt := root+"/bin", root+"/lower", root+"/upper", root+"/work", root+"/mnt"
+	mustMkdirAll(t, bin, lower, upper, work, mnt)
+	if err := os.Symlink(subject, filepath.Join(bin, "unionmount")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lower+"/f", []byte("via helper\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, driver := range []string{"fuse", "overlay"} {
+		t.Run(driver, func(t *testing.T) {
+			// "mount -t fuse.unionmount SRC" runs "unionmount" from mount's
+			// sanitized PATH; "-t fuse PROG#SRC" runs PROG by path with the
+			// same arguments (SRC MNT -o OPTS), without installing anything.
+			opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work + ",driver=" + driver
+			r := runCmd(t, 30*time.Second, "mount", "-t", "fuse", filepath.Join(bin, "unionmount")+"#unionmount", mnt, "-o", opts)
+			if typ, ok := mountFSType(mnt); ok {
+				track(t, mnt, strings.HasPrefix(typ, "fuse"))
+			}
+			if r.code != 0 || r.err != nil {
+				t.Fatalf("mount -t fuse.unionmount: exit %d (%v): %s", r.code, r.err, r.stderr)
+			}
+			typ, _ := mountFSType(mnt)
+			if want := map[string]string{"fuse": "fuse.lamina", "overlay": "overlay"}[driver]; typ != want {
+				t.Errorf("mounted as %q, want %q", typ, want)
+			}
+			if b, err := os.ReadFile(mnt + "/f"); err != nil || string(b) != "via helper\n" {
+				t.Errorf("read through the mount: %q, %v", b, err)
+			}
+			if r := runCmd(t, 30*time.Second, "umount", mnt); r.code != 0 {
+				t.Fatalf("umount: %s", r.stderr)
+			}
+			untrack(mnt)
+			waitDaemonGone(t, mnt)
+		})
+	}
+}
+
+// TestSIGTERMUnmounts: a foreground daemon unmounts and exits on SIGTERM.
+func TestSIGTERMUnmounts(t *testing.T) {
+	requireRoot(t)
+	requireFUSE(t)
+	requireLamina(t)
+	watchdog(t, 60*time.Second)
+	root := t.TempDir()
+	lower, upper, work, mnt := root+"/lower", root+"/upper", root+"/work", root+"/mnt"
+	mustMkdirAll(t, lower, upper, work, mnt)
+	cmd := exec.Command(subject, subjectArgs([]string{lower}, upper, work, mnt, true)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, ok := mountFSType(mnt); ok {
+			track(t, mnt, true)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the foreground daemon did not mount within 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("daemon exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon still running 20s after SIGTERM")
+	}
+	if _, ok := mountFSType(mnt); ok {
+		t.Error("still mounted after SIGTERM")
+	} else {
+		untrack(mnt)
+	}
+}

@@ -181,9 +181,9 @@ func (p *fuseProgram) Name() string { return p.name }
 func (p *fuseProgram) Check() error {
 	if _, err := exec.LookPath(p.prog); err != nil {
 		if p.optional {
-			return fmt.Errorf("find %s: %w", p.prog, ErrNotInstalled)
+			return fmt.Errorf("look up %s: %w", p.prog, ErrNotInstalled)
 		}
-		return fmt.Errorf("find %s: %w", p.prog, err)
+		return fmt.Errorf("look up %s: %w", p.prog, err)
 	}
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		return fmt.Errorf("open /dev/fuse: %w", err)
@@ -249,8 +249,8 @@ func runDaemonizing(ctx context.Context, prog string, args ...string) error {
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Run(); err != nil {
 		msg, _ := os.ReadFile(out.Name())
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("no return within %s, killed (a mount program must daemonize once mounted)", mountTimeout)
 		}
 		return fmt.Errorf("run %s: %w%s", filepath.Base(prog), err, lastLines(string(msg), 2))
 	}

@@ -44,6 +44,21 @@
 // could otherwise be of Go rather than of the filesystem. The cell value is
 // the median of the runs.
 //
+// # Running
+//
+// As root, from the module root:
+//
+//	make bench-fs
+//	go run ./bench/cmd/benchfs --unionmount bin/unionmount --out bench/results
+//
+// --runs sets the runs per cell (default 3; the default run takes about 6
+// minutes on a 2-core VM once the tree is cached, the first debootstrap adds
+// 1-3). --configs and --workloads pick a subset by name, --big-mib shrinks
+// the large file for quick checks, --tree busybox forces the fallback tree,
+// --keep keeps the scratch directory. Progress goes to stderr, the table and
+// the verdict on lamina's targets to stdout, and the report to fs.md and the
+// chart to fs.svg in --out.
+//
 // # Cleanup
 //
 // Every mount is undone by a deferred unmount that runs on a context detached

@@ -33,7 +33,7 @@ func gatherFacts(ctx context.Context, o *options, fx *Fixture, mounters []Mounte
 		add("kernel", unix.ByteSliceToString(un.Release[:])+" "+unix.ByteSliceToString(un.Machine[:]))
 	}
 	add("cpus", fmt.Sprintf("%d (%s)", runtime.NumCPU(), procField("/proc/cpuinfo", "model name")))
-	add("memory", procField("/proc/meminfo", "MemTotal"))
+	add("memory", memTotal())
 	add("disk", diskOf(o.scratch))
 	add("overlay module", overlayParams())
 	add("runs per cell", fmt.Sprintf("%d (median)", o.runs))
@@ -52,7 +52,7 @@ func gatherFacts(ctx context.Context, o *options, fx *Fixture, mounters []Mounte
 		case NameUnionfsFuse:
 			add("unionfs-fuse", toolVersion(ctx, "unionfs", "unionfs", "--version"))
 		case NameLaminaFUSE:
-			add("lamina unionmount", o.unionmount+" "+toolVersion(ctx, "", o.unionmount, "--version"))
+			add("lamina unionmount", laminaVersion(ctx, o.unionmount))
 		}
 	}
 	add("fusermount3", toolVersion(ctx, "", "fusermount3", "--version"))
@@ -88,6 +88,33 @@ func toolVersion(ctx context.Context, want, prog string, args ...string) string 
 		return "(version unknown)"
 	}
 	return lines[0]
+}
+
+// laminaVersion names the unionmount binary, its --version when it has one,
+// its build time, and the commit of the work tree it was built in.
+func laminaVersion(ctx context.Context, path string) string {
+	parts := []string{path}
+	if v := toolVersion(ctx, "", path, "--version"); !strings.HasPrefix(v, "(") && !strings.Contains(v, "unknown flag") {
+		parts = append(parts, v)
+	}
+	if info, err := os.Stat(path); err == nil {
+		parts = append(parts, "built "+info.ModTime().UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	cmd := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty")
+	cmd.Dir = filepath.Dir(filepath.Dir(path))
+	if out, err := cmd.Output(); err == nil {
+		parts = append(parts, "work tree at "+strings.TrimSpace(string(out)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func memTotal() string {
+	v := strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB")
+	var kb int64
+	if _, err := fmt.Sscan(v, &kb); err != nil || kb == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
 }
 
 // procField returns the value of "key: value" in a /proc file.

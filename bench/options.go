@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Option configures Run.
@@ -25,6 +26,7 @@ type options struct {
 	bigSize    int64
 	keep       bool
 	progress   io.Writer
+	started    time.Time // when Run started, for progress lines
 }
 
 // Defaults, in one place.
@@ -87,7 +89,12 @@ func WithKeep(keep bool) Option { return func(o *options) { o.keep = keep } }
 func WithProgress(w io.Writer) Option { return func(o *options) { o.progress = w } }
 
 func (o *options) logf(format string, args ...any) {
-	fmt.Fprintf(o.progress, "benchfs: "+format+"\n", args...)
+	prefix := "benchfs: "
+	if !o.started.IsZero() {
+		d := time.Since(o.started).Round(time.Second)
+		prefix += fmt.Sprintf("%02d:%02d ", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	fmt.Fprintf(o.progress, prefix+format+"\n", args...)
 }
 
 func (o *options) validate() error {

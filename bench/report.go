@@ -99,9 +99,28 @@ func (r *Results) CellText(wi, ci, maxReason int) string {
 	}
 	ratio, ok := r.Ratio(r.Workloads[wi].Name, r.Configs[ci], Baseline)
 	if !ok {
-		return fmt.Sprintf("%.3f (–)", m)
+		return fmtSeconds(m) + " (–)"
 	}
-	return fmt.Sprintf("%.3f (%.2f×)", m, ratio)
+	return fmtSeconds(m) + " (" + fmtRatio(ratio) + ")"
+}
+
+// fmtSeconds prints milliseconds, and a tenth of them below 10 ms.
+func fmtSeconds(s float64) string {
+	if s < 0.01 {
+		return fmt.Sprintf("%.4f", s)
+	}
+	return fmt.Sprintf("%.3f", s)
+}
+
+// fmtRatio prints at least two significant digits.
+func fmtRatio(r float64) string {
+	if r < 0.001 {
+		return "<0.001×"
+	}
+	if r < 0.1 {
+		return fmt.Sprintf("%.3f×", r)
+	}
+	return fmt.Sprintf("%.2f×", r)
 }
 
 // Table returns the header and the rows of the medians table.
@@ -120,7 +139,13 @@ func (r *Results) Table(maxReason int) (header []string, rows [][]string) {
 // WriteText writes the table, the targets and the notes as plain text.
 func (r *Results) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
-	fmt.Fprintf(ew, "Median of %d run(s) in seconds; in parentheses the ratio to %s in this run (lower is better).\n\n", r.Runs, Baseline)
+	fmt.Fprintf(ew, "Median of %d run(s) in seconds; in parentheses the ratio to %s in this run (lower is better).\n", r.Runs, Baseline)
+	for _, k := range []string{"tree", "total run time"} {
+		if v := r.fact(k); v != "" {
+			fmt.Fprintf(ew, "%s: %s\n", k, v)
+		}
+	}
+	fmt.Fprintln(ew)
 	header, rows := r.Table(40)
 	widths := make([]int, len(header))
 	for _, row := range append([][]string{header}, rows...) {
@@ -239,7 +264,7 @@ func (r *Results) WriteMarkdown(w io.Writer, svgName string) error {
 			}
 			var ts []string
 			for _, t := range c.Times {
-				ts = append(ts, fmt.Sprintf("%.3f", t))
+				ts = append(ts, fmtSeconds(t))
 			}
 			row = append(row, strings.Join(ts, ", "))
 		}

@@ -197,6 +197,26 @@ func TestThousandsAndBytes(t *testing.T) {
 	}
 }
 
+func TestFormatNumbers(t *testing.T) {
+	for _, tc := range []struct {
+		got, want string
+	}{
+		{fmtSeconds(1.23456), "1.235"},
+		{fmtSeconds(0.0093), "0.0093"},
+		{fmtRatio(1), "1.00×"},
+		{fmtRatio(0.023), "0.023×"},
+		{fmtRatio(0.0004), "<0.001×"},
+		{ratioLabel(14.02), "14×"},
+		{ratioLabel(0.04), "0.040×"},
+		{tickLabel(-3), "1/8×"},
+		{tickLabel(4), "16×"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
 func TestLastLines(t *testing.T) {
 	if got := lastLines("\n", 2); got != "" {
 		t.Errorf("lastLines(blank) = %q", got)

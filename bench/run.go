@@ -42,6 +42,7 @@ func Run(ctx context.Context, opts ...Option) (*Results, error) {
 		return nil, err
 	}
 	started := time.Now()
+	o.started = started
 
 	mounters, err := selectMounters(Mounters(o.unionmount), o.configs)
 	if err != nil {
@@ -117,13 +118,15 @@ func Run(ctx context.Context, opts ...Option) (*Results, error) {
 					return nil, fmt.Errorf("run benchmark: %w", context.Cause(ctx))
 				}
 				if err != nil {
+					// The per-run mount path says nothing; MNT reads better.
+					reason := strings.ReplaceAll(err.Error(), filepath.Join(o.scratch, "inst", m.Name(), "mnt"), "MNT")
 					var me *MountError
 					if errors.As(err, &me) {
-						broken[m.Name()] = err.Error()
+						broken[m.Name()] = reason
 					}
-					cell.NA = err.Error()
+					cell.NA = reason
 					cell.Times = nil
-					o.logf("%s: n/a: %v", prefix, err)
+					o.logf("%s: n/a: %s", prefix, reason)
 					continue
 				}
 				cell.Times = append(cell.Times, d.Seconds())

@@ -117,9 +117,14 @@ func (r *Results) WriteSVG(w io.Writer) error {
 			h := math.Max(bot-top, 1.5)
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%d" height="%.1f" fill="%s"><title>%s</title></rect>`+"\n",
 				x, top, svgBarW, h, svgColor(cfg, ci), esc(fmt.Sprintf("%s, %s: %.2f×", wl.Short, cfg, v)))
-			if v >= 1 {
+			switch l := math.Log2(v); {
+			case l > hi: // clipped at the top: label inside the bar
+				fmt.Fprintf(&b, `<text transform="translate(%.1f %.1f) rotate(-90)" font-size="10" fill="#ffffff" text-anchor="end">%s</text>`+"\n", cx+3.5, top+3, esc(ratioLabel(v)))
+			case l < lo: // clipped at the bottom: label inside the bar
+				fmt.Fprintf(&b, `<text transform="translate(%.1f %.1f) rotate(-90)" font-size="10" fill="#ffffff">%s</text>`+"\n", cx+3.5, top+h-3, esc(ratioLabel(v)))
+			case v >= 1:
 				fmt.Fprintf(&b, `<text transform="translate(%.1f %.1f) rotate(-90)" font-size="10">%s</text>`+"\n", cx+3.5, top-3, esc(ratioLabel(v)))
-			} else {
+			default:
 				fmt.Fprintf(&b, `<text transform="translate(%.1f %.1f) rotate(-90)" font-size="10" text-anchor="end">%s</text>`+"\n", cx+3.5, top+h+3, esc(ratioLabel(v)))
 			}
 		}
@@ -168,6 +173,8 @@ func tickLabel(k int) string {
 // ratioLabel prints a ratio with two significant digits or more.
 func ratioLabel(v float64) string {
 	switch {
+	case v < 0.001:
+		return "<0.001×"
 	case v >= 10:
 		return fmt.Sprintf("%.0f×", v)
 	case v >= 0.1:

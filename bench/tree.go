@@ -113,7 +113,7 @@ func prepareFixture(ctx context.Context, o *options) (*Fixture, error) {
 
 	fx.Tarball = filepath.Join(o.scratch, "untar.tar")
 	fx.TarDir, fx.TarFiles, fx.TarFileSize = "untar", tarDirs*tarPerDir, tarFileSize
-	o.logf("writing %s (%d files of %d bytes)", fx.Tarball, fx.TarFiles, fx.TarFileSize)
+	o.logf("writing %s (%s files of %s)", fx.Tarball, thousands(int64(fx.TarFiles)), humanBytes(fx.TarFileSize))
 	if err := writeTarball(fx.Tarball, fx.TarDir); err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func prepareFixture(ctx context.Context, o *options) (*Fixture, error) {
 		case len(fx.Lowers) - 1:
 			pos = " (bottom)"
 		}
-		fx.Layers = append(fx.Layers, fmt.Sprintf("lower %d%s: %s, %d entries", i+1, pos, what, n))
+		fx.Layers = append(fx.Layers, fmt.Sprintf("lower %d%s: %s; %s entries", i+1, pos, what, thousands(int64(n))))
 	}
 	unix.Sync()
 	return fx, nil

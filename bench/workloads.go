@@ -122,7 +122,12 @@ func Workloads(fx *Fixture) []Workload {
 				if err := appendByte(path); err != nil {
 					return nil, err
 				}
-				return func() error { return expectSize(path, fx.BigSize+1) }, nil
+				return func() error {
+					if err := expectSize(path, fx.BigSize+1); err != nil {
+						return err
+					}
+					return sameSamples(path, filepath.Join(fx.Lowers[0], fx.BigFile), fx.BigSize)
+				}, nil
 			},
 		},
 		{
@@ -192,6 +197,40 @@ func expectSize(path string, want int64) error {
 		return fmt.Errorf("check size of %s: %v is not a regular file", path, info.Mode().Type()&fs.ModeType)
 	}
 	return expect("size of "+filepath.Base(path), info.Size(), want)
+}
+
+// sameSamples compares 4 KiB at the start, the middle and the end of the
+// first size bytes of two files, and checks that got then ends in the
+// appended newline: cheap evidence that a copy-up copied the data.
+func sameSamples(got, want string, size int64) error {
+	g, err := os.Open(got)
+	if err != nil {
+		return fmt.Errorf("check copy-up: %w", err)
+	}
+	defer g.Close()
+	w, err := os.Open(want)
+	if err != nil {
+		return fmt.Errorf("check copy-up: %w", err)
+	}
+	defer w.Close()
+	const n = 4096
+	a, b := make([]byte, n), make([]byte, n)
+	for _, off := range []int64{0, size / 2, size - n} {
+		if _, err := g.ReadAt(a, off); err != nil {
+			return fmt.Errorf("check copy-up: read %s: %w", got, err)
+		}
+		if _, err := w.ReadAt(b, off); err != nil {
+			return fmt.Errorf("check copy-up: read %s: %w", want, err)
+		}
+		if !bytes.Equal(a, b) {
+			return fmt.Errorf("check copy-up: data at offset %d differs from the lower file", off)
+		}
+	}
+	last := make([]byte, 1)
+	if _, err := g.ReadAt(last, size); err != nil || last[0] != '\n' {
+		return fmt.Errorf("check copy-up: appended byte missing at offset %d (%v)", size, err)
+	}
+	return nil
 }
 
 func expect(what string, got, want int64) error {

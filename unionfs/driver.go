@@ -1,13 +1,12 @@
 package unionfs
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/lamina-dev/lamina/whiteout"
 )
 
 // Driver names how a union is mounted.
@@ -37,7 +36,12 @@ func (r *MountRequest) EffectiveConfig() Config {
 	return Config{Lowers: append([]string{r.Config.Upper}, r.Config.Lowers...)}
 }
 
-// ChooseDriver resolves DriverAuto and says why.
+// ChooseDriver resolves DriverAuto and says why. Root gets kernel
+// overlayfs unless the options need FUSE, the upper layer holds markers
+// the kernel cannot read (only lowers can be converted, see shim.go), or
+// the converted lowers exceed the kernel's limit. The upper is walked
+// once; the lowers only when two shim layers per lower could exceed the
+// limit (MountOverlay walks them anyway to build the shims).
 func ChooseDriver(d Driver, r *MountRequest) (Driver, string) {
 	if d != DriverAuto {
 		return d, "asked for"
@@ -50,19 +54,17 @@ func ChooseDriver(d Driver, r *MountRequest) (Driver, string) {
 	}
 	cfg := r.EffectiveConfig()
 	ns := xattrNamespace()
-	for _, l := range append([]string{cfg.Upper}, cfg.Lowers...) {
-		if l == "" {
-			continue
-		}
-		m, err := whiteout.ForeignMarkers(l, ns)
-		if err != nil {
-			return DriverFUSE, fmt.Sprintf("scan %s: %v", l, err)
-		}
-		if len(m) > 0 {
-			return DriverFUSE, fmt.Sprintf("%s holds whiteouts kernel overlayfs cannot read (%s)", l, m[0].Raw)
+	if cfg.Upper != "" {
+		if err := checkUpperNative(cfg.Upper, ns); err != nil {
+			return DriverFUSE, err.Error()
 		}
 	}
-	return DriverOverlay, "root may mount kernel overlayfs"
+	if 3*len(cfg.Lowers) > maxKernelLowers {
+		if _, err := planOverlay(cfg.Lowers, ns); err != nil {
+			return DriverFUSE, err.Error()
+		}
+	}
+	return DriverOverlay, "root may mount kernel overlayfs; lowers with whiteouts it cannot read get shim layers"
 }
 
 // inUserNS reports whether this process runs in a user namespace other
@@ -85,8 +87,11 @@ func xattrNamespace() string {
 	return "trusted"
 }
 
-// MountOverlay mounts kernel overlayfs for the request. Layers must hold
-// only whiteout formats the kernel reads (see ChooseDriver).
+// MountOverlay mounts kernel overlayfs for the request. A lower holding
+// markers the kernel does not read is converted with shim layers around it
+// (see shim.go); the lowers themselves are never modified. It fails with
+// ErrForeignUpper when the upper holds such markers, and with
+// ErrTooManyLowers when the converted list exceeds the kernel's limit.
 func MountOverlay(r *MountRequest, mountpoint string) error {
 	mnt, err := CheckMountpoint(mountpoint)
 	if err != nil {
@@ -96,23 +101,22 @@ func MountOverlay(r *MountRequest, mountpoint string) error {
 	if len(cfg.Lowers) == 0 {
 		return ErrNoLowers
 	}
-	var data []string
 	lowers := make([]string, len(cfg.Lowers))
 	for i, l := range cfg.Lowers {
 		p, _, err := checkDir("lowerdir", l)
 		if err != nil {
 			return err
 		}
-		lowers[i] = escapeOverlay(p)
+		lowers[i] = p
 	}
-	data = append(data, "lowerdir="+strings.Join(lowers, ":"))
+	ns := xattrNamespace()
+	var up, wk string
 	if cfg.Upper != "" {
-		up, ust, err := checkDir("upperdir", cfg.Upper)
-		if err != nil {
+		var ust, wst *unix.Stat_t
+		if up, ust, err = checkDir("upperdir", cfg.Upper); err != nil {
 			return err
 		}
-		wk, wst, err := checkDir("workdir", cfg.Work)
-		if err != nil {
+		if wk, wst, err = checkDir("workdir", cfg.Work); err != nil {
 			return err
 		}
 		if ust.Dev != wst.Dev {
@@ -121,17 +125,21 @@ func MountOverlay(r *MountRequest, mountpoint string) error {
 		if within(wk, up) || within(up, wk) {
 			return &LayerError{Role: "workdir", Path: wk, Err: ErrNested}
 		}
-		data = append(data, "upperdir="+escapeOverlay(up), "workdir="+escapeOverlay(wk))
+		if err := checkUpperNative(up, ns); err != nil {
+			return err
+		}
 	}
-	if xattrNamespace() == "user" {
-		data = append(data, "userxattr")
+	plan, err := planOverlay(lowers, ns)
+	if err != nil {
+		return err
 	}
-	var flags uintptr
-	if r.ReadOnly {
-		flags |= unix.MS_RDONLY
+	kernelLowers, err := plan.build(context.Background(), mnt, ns)
+	if err != nil {
+		return err
 	}
-	if err := unix.Mount("overlay", mnt, "overlay", flags, strings.Join(data, ",")); err != nil {
-		return fmt.Errorf("mount overlay on %s: %w", mnt, err)
+	if err := mountOverlayFS(mnt, kernelLowers, up, wk, ns == "user", r.ReadOnly); err != nil {
+		removeShims(mnt)
+		return err
 	}
 	return nil
 }

@@ -24,8 +24,8 @@ type Union struct {
 	ino     inoMapper
 	writer  *whiteout.Writer // nil when read-only
 	copier  *copyup.Copier   // nil when read-only
-	tmpSeq  atomic.Uint64 // names temp entries in <work>/work
-	aliases sync.Map      // fs.StableAttr of a copied-up file -> identity of its live node
+	tmpSeq  atomic.Uint64    // names temp entries in <work>/work
+	aliases sync.Map         // fs.StableAttr of a copied-up file -> identity of its live node
 }
 
 // New validates the layers and prepares a union. With an upper layer it

@@ -105,6 +105,128 @@
 // before keep reading the lower file, as with kernel overlayfs before 4.19.
 // Passthrough is turned off quietly when the kernel refuses it.
 //
+// # The kernel driver: shim layers over foreign markers
+//
+// Kernel overlayfs reads only its own whiteout and opaque formats: 0/0
+// character devices, and the opaque and xwhiteout xattrs of the one
+// namespace it is mounted with ("trusted", or "user" with userxattr). A
+// lower layer may hold markers it does not read (whiteout.ForeignMarkers
+// finds them): ".wh.NAME" entries, ".wh..wh..opq", meta markers
+// ".wh..wh.*", the opaque and xwhiteout xattrs of the other namespace and
+// user.fuseoverlayfs.opaque. The kernel would show the marker files and
+// ignore their effect. Lower layers are never modified, so MountOverlay
+// converts such a layer L by adding two generated layers around it, and
+// the kernel then shows what the FUSE daemon shows.
+//
+// The shim below L, B_L, sits directly under L in the lowerdir list, so
+// what it says applies only to the layers below L, which is what a marker
+// in L means:
+//
+//   - for a ".wh.NAME" entry in directory D of L, the kernel whiteout
+//     D/NAME: a character device 0/0 with mode 0, owner of the mounter.
+//     None is made when L itself has an entry NAME in D: lamina lets a real
+//     entry win over a marker beside it, and then L's entry alone decides
+//     (a directory merges with those below, anything else hides them).
+//   - for a foreign xwhiteout D/NAME of L, the same device D/NAME.
+//   - for a directory D of L made opaque by ".wh..wh..opq" or by a foreign
+//     opaque xattr, an empty directory D carrying the kernel's opaque
+//     xattr: "trusted.overlay.opaque" = "y", or "user.overlay.opaque" = "y"
+//     when mounting with userxattr. Not for the root of L: neither the
+//     kernel nor lamina lets a lower layer's root be opaque.
+//   - the parent directories of the above: plain directories, mode 0755,
+//     owned by the mounter, no xattrs. L has the same directories above
+//     them, so B_L's are never the topmost copy and their metadata never
+//     shows.
+//
+// The shim above L, T_L, sits directly over L. It hides what of L must not
+// show:
+//
+//   - for every marker entry M in directory D of L (".wh.NAME",
+//     ".wh..wh..opq", ".wh..wh.plnk" and the like, of any file type), a
+//     character device 0/0 D/M, mode 0: a kernel whiteout of the name;
+//   - for every foreign xwhiteout D/NAME of L (an empty regular file the
+//     kernel would list), a character device 0/0 D/NAME;
+//   - for every directory D of L with a foreign opaque xattr, the directory
+//     D, so that the kernel takes D's metadata from T_L and does not show
+//     the foreign xattr;
+//   - the root directory and every directory on the way to the above.
+//
+// A directory of T_L becomes the topmost copy of that path whenever no
+// layer above L has it, so each one is made with the metadata of the same
+// directory of L: type, permission bits (with setuid, setgid and sticky),
+// owner and group, every xattr except the private ones
+// (whiteout.IsPrivateXattr), and atime and mtime with nanoseconds.
+// Directories are copied with package copyup (an empty directory with the
+// source's metadata, staged in <tmp>/work and renamed into place). Making
+// the devices inside then changes their mtime, so once the tree is
+// complete the times are set again, children before parents.
+//
+// The kernel's lowerdir list is the given one with every converted L
+// replaced by T_L, L, B_L, in that order (top first). Layers without
+// foreign markers pass through unchanged.
+//
+// # Where shims live
+//
+// All shims of one mount live in one directory, <base>/<hash>:
+//
+//   - <base> is /run/lamina/overlay-shims for root in the initial user
+//     namespace, else $XDG_RUNTIME_DIR/lamina/overlay-shims; it is created
+//     with mode 0700 (as are lamina/ and the shim directories themselves).
+//   - <hash> is the first 16 bytes of the SHA-256 of the mountpoint's
+//     absolute path with symlinks resolved, as 32 lowercase hex digits.
+//   - inside it, for lower number i of the lowerdir list (0 is the top):
+//     "<i>.above" is T_L and "<i>.below" is B_L.
+//
+// Shims are rebuilt from scratch at each mount. The build happens in a
+// fresh directory <base>/<hash>.tmp-<random> (os.MkdirTemp), whose copyup
+// scratch directory "work" is removed at the end; the directory is then
+// renamed to <base>/<hash>. Before that, an old <base>/<hash> and any
+// leftover <base>/<hash>.tmp-* are removed, but only if
+// /proc/self/mountinfo shows neither a mount at the mountpoint nor a mount
+// whose options name a path inside <base>/<hash>: the kernel keeps
+// references to its layers, but a mounted overlay whose shims are deleted
+// would change under its users. Such a case fails with ErrShimsInUse. A
+// mount that needs no shims removes a stale <base>/<hash> on the same
+// terms, quietly. Unmount removes <base>/<hash> after a successful
+// umount(2), again on the same terms (removeShims). Mounts in other mount
+// namespaces are not visible in /proc/self/mountinfo; the shim directory
+// of a mount made in another namespace must not be reused from here.
+//
+// # Limits
+//
+// The upper layer cannot be shimmed (nothing can sit above it), so an
+// upper with foreign markers makes DriverAuto choose FUSE and MountOverlay
+// fail with ErrForeignUpper. Each converted lower adds two layers; when the
+// kernel's lowerdir list would exceed maxKernelLowers, DriverAuto chooses
+// FUSE and MountOverlay fails with ErrTooManyLowers.
+//
+// MountOverlay passes each lower with its own fsconfig(2) "lowerdir+" call
+// (Linux 6.8 and later), so no escaping applies and the length of the list
+// is not bounded by mount(2)'s one page of option data. On older kernels it
+// falls back to mount(2) with an escaped "lowerdir=" list, which fails
+// with a clear error when the data does not fit one page.
+//
+// What the kernel still shows differently from the FUSE daemon:
+//
+//   - private xattrs of the other union implementations (user.overlay.*
+//     on a trusted mount, user.fuseoverlayfs.*, *.lamina.*) on entries that
+//     T_L does not cover (files, and directories with no foreign marker
+//     in or on them); lamina hides them;
+//   - a directory whose topmost copy is in T_L reports T_L's st_ino,
+//     st_ctime, st_size and st_blocks, and, being merged with L, st_nlink 1;
+//   - a native xwhiteout in a directory without the "x" marker: lamina
+//     shows an empty file; the kernel lists it but fails its lookup with
+//     ENOENT (see package whiteout, "Kernel overlayfs");
+//   - xwhiteouts that mix namespaces (a directory marked "x" in one
+//     namespace holding a file with the whiteout xattr of the other):
+//     lamina honours them, ForeignMarkers does not report them, so no shim
+//     covers them and the kernel lists them as files.
+//
+// A directory the kernel copies up from T_L records T_L's file handle as
+// its origin (trusted.overlay.origin in the upper). After the shims are
+// rebuilt that handle is stale, and the kernel ignores it, as it does for
+// layers copied elsewhere; only that directory's st_ino can change.
+//
 // # Errors
 //
 // Internal functions return Go errors that wrap syscall.Errno values; they

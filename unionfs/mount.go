@@ -126,7 +126,7 @@ func Unmount(mountpoint string) error {
 	}
 	err = unix.Unmount(abs, 0)
 	if err == nil {
-		return nil
+		return removeShims(abs) // kernel-driver mounts leave shim layers
 	}
 	if err == unix.EPERM {
 		if ferr := fusermountUnmount(abs); ferr == nil {

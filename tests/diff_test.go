@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,25 +38,34 @@ func diffCases() []diffCase {
 	return all
 }
 
-// TestDifferential runs every case; lamina's FUSE daemon runs once with
-// FUSE passthrough and once without, since they take different paths.
+// TestDifferential runs every case. lamina runs three ways, since they
+// take different paths: its FUSE daemon with FUSE passthrough and without,
+// and its kernel driver (kernel overlayfs over shim-converted layers).
 func TestDifferential(t *testing.T) {
 	requireMountEnv(t)
-	modes := []string{""}
-	if !subjectIsFuseOverlayfs() && subjectDriver() == "fuse" {
-		modes = []string{"passthrough=off", "passthrough=on"}
+	type mode struct{ name, driver, opt string }
+	modes := []mode{{}}
+	if !subjectIsFuseOverlayfs() && os.Getenv("LAMINA_UNIONMOUNT_DRIVER") == "" {
+		modes = []mode{
+			{name: "off", driver: "fuse", opt: "passthrough=off"},
+			{name: "on", driver: "fuse", opt: "passthrough=on"},
+			{name: "kernel", driver: "overlay"},
+		}
 	}
-	for _, mode := range modes {
+	for _, m := range modes {
 		for _, c := range diffCases() {
 			name := c.name
-			if mode != "" {
-				name = strings.TrimPrefix(mode, "passthrough=") + "/" + c.name
+			if m.name != "" {
+				name = m.name + "/" + c.name
 			}
 			t.Run(name, func(t *testing.T) {
-				if mode == "passthrough=on" && c.notWithPassthrough != "" {
+				if m.opt == "passthrough=on" && c.notWithPassthrough != "" {
 					t.Skip(c.notWithPassthrough)
 				}
-				runDiffCase(t, c, mode)
+				if m.driver != "" {
+					t.Setenv("LAMINA_UNIONMOUNT_DRIVER", m.driver)
+				}
+				runDiffCase(t, c, m.opt)
 			})
 		}
 	}

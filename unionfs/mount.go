@@ -42,14 +42,18 @@ func (u *Union) Mount(mountpoint string) (*Server, error) {
 	unix.Umask(0)
 	t := u.opts.timeout
 	mo := fuse.MountOptions{
-		AllowOther:               u.opts.allowOther && os.Geteuid() == 0,
-		FsName:                   u.opts.fsName,
-		Name:                     "lamina",
-		DirectMount:              true,
-		MaxWrite:                 1 << 20,
-		MaxReadAhead:             1 << 20,
-		MaxBackground:            64,
-		EnableSymlinkCaching:     true,
+		AllowOther:           u.opts.allowOther && os.Geteuid() == 0,
+		FsName:               u.opts.fsName,
+		Name:                 "lamina",
+		DirectMount:          true,
+		MaxWrite:             1 << 20,
+		MaxReadAhead:         1 << 20,
+		MaxBackground:        64,
+		EnableSymlinkCaching: true,
+		// Let the kernel send plain READDIR to a reader that does not
+		// stat what it lists (find, du -s of names): READDIRPLUS costs
+		// a lookup per entry.
+		ExtraCapabilities:        fuse.CAP_READDIRPLUS_AUTO,
 		ExplicitDataCacheControl: true,
 		Debug:                    u.opts.debug,
 		Options:                  []string{"default_permissions"},

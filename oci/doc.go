@@ -1,0 +1,155 @@
+// Package oci holds lamina's image model: the types, errors and progress
+// events shared by the image packages, and the conversion of an image config
+// into a runtime spec (SpecFromImage). It imports nothing of lamina's.
+// This comment is the design document of the image subsystem; the
+// subpackages implement it:
+//
+//   - oci/store: the content-addressed store on disk (this document's
+//     "Store layout", "Crash safety" and "Locking").
+//   - oci/layer: turning one uncompressed layer tar into a layer directory
+//     ("Unpack").
+//   - oci/pull: fetching an image from a registry into a store ("Pull").
+//
+// # Vocabulary
+//
+//   - blob: content named by its digest ("sha256:<64 hex>"): a manifest,
+//     a config or a compressed layer.
+//   - digest: the digest of a blob as stored and transferred.
+//   - diff_id: the digest of a layer's uncompressed tar, listed in the
+//     image config (rootfs.diff_ids). Two layers with the same diff_id have
+//     the same content, whatever their compression.
+//   - ref: a human name for an image, normalised by go-containerregistry
+//     (for example "index.docker.io/library/busybox:latest" or
+//     "localhost:5000/demo@sha256:...").
+//   - layer directory: a layer unpacked once onto disk, keyed by diff_id,
+//     shared read-only by every image that contains it, and used directly
+//     as a lower directory of a union.
+//
+// # Store layout
+//
+// The store root is /var/lib/lamina for root and $XDG_DATA_HOME/lamina
+// (default ~/.local/share/lamina) otherwise; commands take --root. The root
+// is an OCI image layout (image-spec image-layout.md) plus lamina's own
+// directories. Every file lamina writes there:
+//
+//	oci-layout               {"imageLayoutVersion":"1.0.0"} (written once, mode 0644)
+//	index.json               an OCI image index (schemaVersion 2, mediaType
+//	                         application/vnd.oci.image.index.v1+json), JSON, mode 0644.
+//	                         One manifest descriptor per ref: mediaType, digest
+//	                         and size of the image manifest, the platform it was
+//	                         chosen for, and the annotation
+//	                         "org.opencontainers.image.ref.name" holding the full
+//	                         ref. Entries are sorted by ref; a ref appears once.
+//	blobs/sha256/<hex>       blob content, byte for byte as the registry served it
+//	                         and verified against <hex>, mode 0644: the image
+//	                         manifest, the config and every compressed layer
+//	                         this store unpacked.
+//	layers/<diff_id hex>/    the unpacked layer directory (see "Unpack")
+//	containers/<id>/         one union mount made by "lamina mount":
+//	  container.json           {"id","ref","manifest","layers":[diff_id...],
+//	                           "mountpoint","upper","work","ownUpper"} JSON, mode 0644
+//	  upper/, work/            the fresh upper and work directories (when ownUpper)
+//	tmp/                     staging: temporary files and directories named
+//	                         "<kind>-<random>", never referenced by anything
+//	lock                     empty; flock(2) target for content writers and GC
+//	index.lock               empty; flock(2) target for index.json updates
+//
+// When a pulled ref names a multi-platform index, the store keeps only the
+// manifest chosen for the platform, and index.json points at it; the
+// index itself is not stored.
+//
+// A layer whose diff_id already has a layer directory and whose blob is
+// already stored is not downloaded again ("already exists"). If the layer
+// directory exists but this image's blob (the same content under another
+// compression) does not, the blob is downloaded and verified and the
+// duplicate unpack is discarded, so that every image in index.json is a
+// complete OCI layout.
+//
+// # Crash safety
+//
+// Nothing unverified is ever visible. Every new file or directory is written
+// under tmp/ and renamed into place only when complete:
+//
+//   - a blob is streamed to tmp/blob-*, hashed as it is written, checked
+//     against its digest and size, fsynced, then renamed to blobs/sha256/<hex>;
+//   - a layer is unpacked into tmp/layer-* in the same pass that writes its
+//     blob (one read of the network stream, no temporary tarball); the
+//     decompressed stream is hashed and checked against the diff_id; only
+//     when both digests match are the blob and then the directory renamed
+//     into place;
+//   - index.json is rewritten as tmp/index-*, fsynced and renamed, and only
+//     after the manifest, config and every layer of the image are in place.
+//
+// Order of publication for one image: layer blobs and layer directories, the
+// config blob, the manifest blob, index.json. A crash (kill -9) anywhere
+// leaves at most unreferenced but valid blobs and layer directories, and
+// garbage in tmp/. Pulling again reuses what is valid; GC ("lamina rmi")
+// deletes what nothing references, and empties tmp/ whenever it holds the
+// store's exclusive lock. Renames are atomic; a concurrent writer that loses
+// the race to rename a layer directory (the target exists) discards its own
+// copy. Deletion is the reverse: a layer directory is first renamed into
+// tmp/ and then removed, so a half-deleted layer is never visible.
+//
+// # Locking
+//
+// Two flock(2) locks, always taken in this order: lock, then index.lock.
+//
+//   - lock: pulls and mounts hold it shared for their whole duration; GC
+//     (rmi) holds it exclusive. So GC never deletes content a concurrent pull
+//     is about to reference, nor tmp/ entries still being written. Before a
+//     pull takes the shared lock it tries the exclusive one without waiting
+//     and, if it gets it, empties tmp/ (left over by crashed processes).
+//   - index.lock: held exclusive around every read-modify-write of
+//     index.json and of containers/, never across network I/O.
+//
+// Concurrent pulls of the same layer both download and unpack it; the first
+// rename wins and the other copy is discarded. Blob renames of identical
+// content replace each other harmlessly.
+//
+// # Pull
+//
+// Registry access is go-containerregistry's: anonymous and bearer-token
+// auth (re-authenticating on 401), credentials from ~/.docker/config.json or
+// given explicitly, retries with backoff. Plain HTTP is used only for
+// loopback registries (localhost, 127.0.0.0/8, ::1) or when the caller asks
+// for it (insecure); any other plain-HTTP request is refused. OCI and Docker
+// schema 2 manifests are accepted, and indexes (manifest lists) with platform
+// selection; the default platform is the host's. Layers are fetched in
+// parallel. Layer media types: tar, tar+gzip and tar+zstd, in OCI and Docker
+// spellings; anything else (including foreign layers) is ErrUnsupportedMediaType.
+// A layer whose compressed stream is larger than its descriptor says is
+// rejected, and so is one whose uncompressed size exceeds
+// MaxUncompressed(descriptor size): a bound on decompression bombs.
+// Progress is reported through a callback, never printed by the library.
+//
+// # Unpack
+//
+// A layer tar is applied to an empty directory, with these rules:
+//
+//   - Entry names are cleaned (CleanPath in oci/layer): a leading "/" is
+//     stripped, any ".." component, NUL, empty or over-long name is refused.
+//     Every parent is opened with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS),
+//     so a symlink used as a parent directory is refused and nothing is ever
+//     written outside the layer directory. Missing parents are created with
+//     mode 0755.
+//   - Owner (numeric uid/gid), mode (including setuid, setgid, sticky), mtime
+//     and atime, and xattrs (PAX SCHILY.xattr.*) are preserved; directory
+//     times are set last. Private union xattrs (trusted.overlay.* and the like)
+//     in a tar are dropped: only the whiteout package writes those.
+//   - Regular files, directories, symlinks (targets are data, never
+//     followed), hard links (to an earlier non-directory entry of the same
+//     layer), fifos and devices are created. Without privilege, chown
+//     failures are ignored and device nodes are skipped with one warning.
+//   - A later entry for the same path replaces an earlier one, unless both are
+//     directories (then the metadata is updated).
+//   - OCI whiteouts ".wh.NAME" and opaque markers ".wh..wh..opq" are converted
+//     by a whiteout.Writer into the union's native form (a 0/0 character
+//     device; the overlay opaque xattr). Other ".wh..wh." names are dropped.
+//     A whiteout of "", "." or "..", a marker name used as a parent
+//     directory, or a whiteout and an entry for the same path (or below it) in
+//     one layer make the layer malformed (ErrMalformedLayer). A 0/0 character
+//     device in a tar is already the overlay whiteout form and is treated as
+//     a whiteout of its name.
+//
+// Layer directories are never modified after they are published.
+package oci

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/lamina-dev/lamina/oci"
+	"github.com/opencontainers/go-digest"
+)
+
+// Container records one union mount of an image, so that GC keeps its
+// layers. Its on-disk form is containers/<ID>/container.json.
+type Container struct {
+	ID         string          `json:"id"`
+	Ref        string          `json:"ref"`
+	Manifest   digest.Digest   `json:"manifest"`
+	Layers     []digest.Digest `json:"layers"` // diff_ids, bottom first
+	Mountpoint string          `json:"mountpoint"`
+	Upper      string          `json:"upper,omitempty"`
+	Work       string          `json:"work,omitempty"`
+	OwnUpper   bool            `json:"ownUpper"` // upper and work live in containers/<ID>/
+}
+
+// ContainerDir returns the directory of container id.
+func (s *Store) ContainerDir(id string) string { return filepath.Join(s.root, "containers", id) }
+
+// CreateContainer makes containers/<id>/ for c, with a fresh upper/ and
+// work/ when ownUpper (c.Upper and c.Work are filled in), and writes its
+// record. c.ID is chosen here.
+func (s *Store) CreateContainer(c *Container, ownUpper bool) error {
+	un, err := s.lockIndex()
+	if err != nil {
+		return err
+	}
+	defer un()
+	c.ID = randomHex() + randomHex()
+	dir := s.ContainerDir(c.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("create container: %w", err)
+	}
+	if ownUpper {
+		c.OwnUpper = true
+		c.Upper, c.Work = filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+		for _, d := range []string{c.Upper, c.Work} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return fmt.Errorf("create container: %w", err)
+			}
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	rel, _ := filepath.Rel(s.root, filepath.Join(dir, "container.json"))
+	if err := s.writeFile(rel, b); err != nil {
+		return fmt.Errorf("create container: %w", err)
+	}
+	return nil
+}
+
+// Containers lists the container records, sorted by ID.
+func (s *Store) Containers() ([]Container, error) {
+	ents, err := os.ReadDir(filepath.Join(s.root, "containers"))
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var out []Container
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(s.ContainerDir(e.Name()), "container.json"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // being created or removed
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list containers: %w", err)
+		}
+		var c Container
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("list containers: %s: %w", e.Name(), err)
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// RemoveContainer deletes container id's record and directory (with its
+// upper, when the store made it).
+func (s *Store) RemoveContainer(id string) error {
+	if id == "" || filepath.Base(id) != id {
+		return fmt.Errorf("remove container %q: %w", id, oci.ErrNotFound)
+	}
+	un, err := s.lockIndex()
+	if err != nil {
+		return err
+	}
+	defer un()
+	return s.removeDir(s.ContainerDir(id))
+}

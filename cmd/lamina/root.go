@@ -46,6 +46,10 @@ union-mounts images.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// runc's global flags (--root, --log, --log-format, --debug,
+	// --systemd-cgroup) come before the subcommand when containerd or
+	// podman call lamina as their OCI runtime.
+	addRuntimeFlags(root.PersistentFlags())
 	for _, c := range commands {
 		root.AddCommand(c())
 	}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/lamina-dev/lamina/runtime"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// runtimeFlags are runc's global flags. They are added to every OCI
+// runtime subcommand; root.go may also add them as persistent flags
+// (addRuntimeFlags(root.PersistentFlags())) so that callers can put them
+// before the subcommand, as containerd does. Both can coexist: a local
+// flag shadows the persistent one of the same name.
+var runtimeFlags struct {
+	root          string
+	log           string
+	logFormat     string
+	debug         bool
+	systemdCgroup bool
+}
+
+func addRuntimeFlags(fs *pflag.FlagSet) {
+	if fs.Lookup("root") != nil {
+		return
+	}
+	fs.StringVar(&runtimeFlags.root, "root", "", "directory for container state (default /run/lamina, or $XDG_RUNTIME_DIR/lamina rootless)")
+	fs.StringVar(&runtimeFlags.log, "log", "", "write log messages to this file (default stderr)")
+	fs.StringVar(&runtimeFlags.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&runtimeFlags.debug, "debug", false, "log debug messages")
+	fs.BoolVar(&runtimeFlags.systemdCgroup, "systemd-cgroup", false, "manage cgroups through systemd (not supported yet)")
+}
+
+// runtimeCmd wraps the RunE of an OCI runtime subcommand: it adds the
+// global flags, sets up logging, opens the runtime and logs a failure at
+// level error (the last such line is what containerd's shim reports).
+func runtimeCmd(c *cobra.Command, run func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error) *cobra.Command {
+	addRuntimeFlags(c.Flags())
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		closeLog, err := setupLogging()
+		if err != nil {
+			return err
+		}
+		defer closeLog()
+		err = func() error {
+			if runtimeFlags.systemdCgroup {
+				return fmt.Errorf("--systemd-cgroup: %w", runtime.ErrUnsupported)
+			}
+			rt, err := runtime.New(runtimeFlags.root)
+			if err != nil {
+				return err
+			}
+			slog.Debug("run", "command", cmd.Name(), "args", args, "root", rt.Root())
+			return run(cmd, rt, args)
+		}()
+		if err != nil {
+			var ee *exitError
+			if !asExitError(err, &ee) || ee.err != nil {
+				slog.Error(err.Error())
+			}
+		}
+		return err
+	}
+	return c
+}
+
+func asExitError(err error, target **exitError) bool {
+	e, ok := err.(*exitError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+// setupLogging points the default slog logger at --log (appending) in the
+// --log-format. JSON lines carry "level" in lower case ("error"), as
+// containerd's go-runc expects, and "msg" and "time".
+func setupLogging() (func(), error) {
+	var w io.Writer = os.Stderr
+	closeFn := func() {}
+	if runtimeFlags.log != "" {
+		f, err := os.OpenFile(runtimeFlags.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+		w, closeFn = f, func() { f.Close() }
+	}
+	level := slog.LevelWarn
+	if runtimeFlags.debug {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.LevelKey && len(groups) == 0 {
+				return slog.String(slog.LevelKey, strings.ToLower(a.Value.String()))
+			}
+			return a
+		},
+	}
+	var h slog.Handler
+	switch runtimeFlags.logFormat {
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	case "text", "":
+		if runtimeFlags.log == "" {
+			// stderr: execute prints the error itself; log only debug.
+			opts.Level = max(level, slog.LevelError+1)
+			if runtimeFlags.debug {
+				opts.Level = slog.LevelDebug
+			}
+		}
+		h = slog.NewTextHandler(w, opts)
+	default:
+		closeFn()
+		return nil, fmt.Errorf("--log-format: unknown format %q (want text or json)", runtimeFlags.logFormat)
+	}
+	slog.SetDefault(slog.New(h))
+	return closeFn, nil
+}

@@ -1,0 +1,47 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Callers match them with errors.Is.
+var (
+	// ErrNotExist: no container with that ID under the root.
+	ErrNotExist = errors.New("container does not exist")
+	// ErrExist: Create was given an ID that is already in use.
+	ErrExist = errors.New("container already exists")
+	// ErrInvalidID: the ID is empty, longer than 1000 bytes, or has characters other
+	// than [A-Za-z0-9_.+-] (or starts with one of "_.+-").
+	ErrInvalidID = errors.New("invalid container ID")
+	// ErrNotCreated: Start was called on a container that is not in the
+	// created state (already started, or stopped).
+	ErrNotCreated = errors.New("container is not in the created state")
+	// ErrNotRunning: Kill was called on a stopped container.
+	ErrNotRunning = errors.New("container is not running")
+	// ErrRunning: Delete without force was called on a running container.
+	ErrRunning = errors.New("container is running (use force)")
+	// ErrUnsupported: the config asks for a feature this runtime does not
+	// implement yet. It is always wrapped in a *ConfigError naming the
+	// field; lamina never ignores such a request silently.
+	ErrUnsupported = errors.New("not supported yet")
+)
+
+// ConfigError reports a problem with one field of config.json. Field uses
+// the JSON spelling of the runtime spec, for example "root.path" or
+// "linux.namespaces[2].type".
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("config.json: %s: %v", e.Field, e.Err) }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configErrorf(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+func unsupported(field, what string) error {
+	return &ConfigError{Field: field, Err: fmt.Errorf("%s is %w", what, ErrUnsupported)}
+}

@@ -1,0 +1,208 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// LoadBundle reads BUNDLE/config.json. The error for a missing or
+// malformed file is a *ConfigError.
+func LoadBundle(bundle string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, &ConfigError{Field: "config.json", Err: err}
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, &ConfigError{Field: "config.json", Err: fmt.Errorf("parse: %w", err)}
+	}
+	return &s, nil
+}
+
+// namespaceFlags maps a runtime-spec namespace type to its clone flag.
+var namespaceFlags = map[specs.LinuxNamespaceType]uintptr{
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.UserNamespace:    unix.CLONE_NEWUSER,
+	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+	specs.TimeNamespace:    unix.CLONE_NEWTIME,
+}
+
+func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks a spec against what this runtime implements, with the
+// bundle used to resolve a relative root.path. Every error is a
+// *ConfigError naming the field; requests for features not implemented
+// yet wrap ErrUnsupported.
+func Validate(s *specs.Spec, bundle string) error {
+	if s.Root == nil || s.Root.Path == "" {
+		return configErrorf("root.path", "must be set")
+	}
+	rootfs := s.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil {
+		return &ConfigError{Field: "root.path", Err: err}
+	} else if !fi.IsDir() {
+		return configErrorf("root.path", "%s is not a directory", rootfs)
+	}
+	if s.Process == nil {
+		return configErrorf("process", "must be set")
+	}
+	p := s.Process
+	if len(p.Args) == 0 {
+		return configErrorf("process.args", "must not be empty")
+	}
+	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
+		return configErrorf("process.cwd", "must be an absolute path, got %q", p.Cwd)
+	}
+	if p.Terminal {
+		return unsupported("process.terminal", `terminal mode (--console-socket); set "terminal": false`)
+	}
+	if p.Capabilities != nil {
+		for _, set := range []struct {
+			name string
+			caps []string
+		}{
+			{"bounding", p.Capabilities.Bounding}, {"effective", p.Capabilities.Effective},
+			{"permitted", p.Capabilities.Permitted}, {"inheritable", p.Capabilities.Inheritable},
+			{"ambient", p.Capabilities.Ambient},
+		} {
+			for i, c := range set.caps {
+				if _, ok := capNumber(c); !ok {
+					return configErrorf(fmt.Sprintf("process.capabilities.%s[%d]", set.name, i), "unknown capability %q", c)
+				}
+			}
+		}
+	}
+	for i, rl := range p.Rlimits {
+		if _, ok := rlimitNumber(rl.Type); !ok {
+			return configErrorf(fmt.Sprintf("process.rlimits[%d].type", i), "unknown rlimit %q", rl.Type)
+		}
+	}
+	if p.Scheduler != nil {
+		return unsupported("process.scheduler", "the scheduler setting")
+	}
+	if p.IOPriority != nil {
+		return unsupported("process.ioPriority", "the I/O priority setting")
+	}
+	if p.ExecCPUAffinity != nil {
+		return unsupported("process.execCPUAffinity", "exec CPU affinity")
+	}
+	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+
+		len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0 {
+		return unsupported("hooks", "running hooks")
+	}
+	for i, m := range s.Mounts {
+		f := fmt.Sprintf("mounts[%d]", i)
+		if !filepath.IsAbs(m.Destination) {
+			return configErrorf(f+".destination", "must be an absolute path, got %q", m.Destination)
+		}
+		if len(m.UIDMappings)+len(m.GIDMappings) > 0 {
+			return unsupported(f+".uidMappings", "id-mapped mounts")
+		}
+		switch m.Type {
+		case "cgroup", "cgroup2":
+			if !hasNamespace(s, specs.CgroupNamespace) {
+				return unsupported(f+".type", "a cgroup mount without a cgroup namespace")
+			}
+		}
+	}
+	if s.Linux == nil {
+		return configErrorf("linux", "must be set")
+	}
+	l := s.Linux
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for i, ns := range l.Namespaces {
+		f := fmt.Sprintf("linux.namespaces[%d]", i)
+		if _, ok := namespaceFlags[ns.Type]; !ok {
+			return configErrorf(f+".type", "unknown namespace type %q", ns.Type)
+		}
+		if seen[ns.Type] {
+			return configErrorf(f+".type", "namespace %q listed twice", ns.Type)
+		}
+		seen[ns.Type] = true
+		if ns.Path != "" {
+			return unsupported(f+".path", "joining an existing namespace")
+		}
+		if ns.Type == specs.TimeNamespace {
+			return unsupported(f+".type", "the time namespace")
+		}
+	}
+	if !seen[specs.MountNamespace] {
+		return configErrorf("linux.namespaces", "a mount namespace is required")
+	}
+	if seen[specs.UserNamespace] {
+		if len(l.UIDMappings) == 0 {
+			return configErrorf("linux.uidMappings", "required with a user namespace")
+		}
+		if len(l.GIDMappings) == 0 {
+			return configErrorf("linux.gidMappings", "required with a user namespace")
+		}
+	} else if len(l.UIDMappings)+len(l.GIDMappings) > 0 {
+		return configErrorf("linux.uidMappings", "set without a user namespace")
+	} else if os.Geteuid() != 0 {
+		return configErrorf("linux.namespaces", "a user namespace is required when not running as root")
+	}
+	if l.Seccomp != nil {
+		return unsupported("linux.seccomp", "seccomp")
+	}
+	switch l.RootfsPropagation {
+	case "", "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable":
+	default:
+		return configErrorf("linux.rootfsPropagation", "unknown propagation %q", l.RootfsPropagation)
+	}
+	for i, d := range l.Devices {
+		if _, err := deviceType(d.Type); err != nil {
+			return configErrorf(fmt.Sprintf("linux.devices[%d].type", i), "%v", err)
+		}
+		if !filepath.IsAbs(d.Path) {
+			return configErrorf(fmt.Sprintf("linux.devices[%d].path", i), "must be an absolute path")
+		}
+	}
+	if l.IntelRdt != nil {
+		return unsupported("linux.intelRdt", "Intel RDT")
+	}
+	if l.Personality != nil {
+		return unsupported("linux.personality", "the personality setting")
+	}
+	if len(l.NetDevices) > 0 {
+		return unsupported("linux.netDevices", "moving network devices")
+	}
+	if err := validateResources(l.Resources); err != nil {
+		return err
+	}
+	return nil
+}
+
+func deviceType(t string) (uint32, error) {
+	switch t {
+	case "c", "u":
+		return unix.S_IFCHR, nil
+	case "b":
+		return unix.S_IFBLK, nil
+	case "p":
+		return unix.S_IFIFO, nil
+	}
+	return 0, errors.New("must be one of c, u, b, p")
+}

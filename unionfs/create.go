@@ -38,7 +38,7 @@ func (n *node) makeEntry(ctx context.Context, name string, mode uint32, out *fus
 			return err
 		}
 		res.fd = fd
-		if err := chownNew(p, uid, gid, mode, typ == unix.S_IFLNK); err != nil {
+		if err := chownNew(p, uid, gid, setgid, mode, typ == unix.S_IFLNK); err != nil {
 			return err
 		}
 		if opaque {
@@ -54,8 +54,13 @@ func (n *node) makeEntry(ctx context.Context, name string, mode uint32, out *fus
 		return nil, res, err
 	}
 	res.path = path
-	e := &entry{upper: true, lower: -1, layer: 0}
-	if err := unix.Lstat(path, &e.st); err != nil {
+	e := &entry{upper: true, lower: -1, layer: 0, fresh: true}
+	if res.fd >= 0 {
+		err = unix.Fstat(res.fd, &e.st)
+	} else {
+		err = unix.Lstat(path, &e.st)
+	}
+	if err != nil {
 		return nil, res, err
 	}
 	return n.newChild(ctx, join(dirRel, name), e, out), res, nil

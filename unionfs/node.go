@@ -43,7 +43,8 @@ type entry struct {
 	lower    int
 	dirs     []lowerDir
 	st       unix.Stat_t
-	layer    int // layer number of the topmost entry (0 = upper)
+	layer    int  // layer number of the topmost entry (0 = upper)
+	fresh    bool // just created by this daemon: no origin to read
 }
 
 // rel is the node's path relative to the union root ("" for the root). An
@@ -162,7 +163,7 @@ func (n *node) identity(e *entry, rel string) fs.StableAttr {
 	id := fs.StableAttr{Mode: e.st.Mode & unix.S_IFMT}
 	switch {
 	case e.upper && !isDir(&e.st):
-		if ino, ok := whiteout.Origin(n.u.upperPath(rel)); ok {
+		if ino, ok := originOf(n.u, e, rel); ok {
 			id.Ino, id.Gen = ino, e.st.Ino
 		} else {
 			id.Ino = n.u.ino.ino(0, &e.st, rel)
@@ -331,4 +332,13 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	out.Files, out.Ffree = s.Files, s.Ffree
 	out.Bsize, out.NameLen, out.Frsize = uint32(s.Bsize), uint32(s.Namelen), uint32(s.Frsize)
 	return 0
+}
+
+// originOf reads a copied-up file's origin; a file this daemon just
+// created has none.
+func originOf(u *Union, e *entry, rel string) (uint64, bool) {
+	if e.fresh {
+		return 0, false
+	}
+	return whiteout.Origin(u.upperPath(rel))
 }

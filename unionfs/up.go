@@ -136,21 +136,23 @@ func (u *Union) tempPath() string {
 }
 
 // publish makes a new upper entry called name in dir (an upper directory),
-// built by make. If a whiteout occupies the name it is replaced
-// atomically: the entry is built in the work directory and renamed (or,
-// for directories, exchanged) over it, so the lower entry never shows
-// through, even after a crash. Returns the final path.
+// built by make, which must fail with EEXIST if the name exists. If a
+// whiteout occupies the name it is replaced atomically: the entry is built
+// in the work directory and renamed (or, for directories, exchanged) over
+// it, so the lower entry never shows through, even after a crash. Returns
+// the final path.
 func (u *Union) publish(dir, name string, mk func(path string) error) (string, error) {
 	dst := dir + "/" + name
+	err := mk(dst)
+	if err == nil {
+		return dst, whiteout.RemoveMarker(dir, name)
+	}
+	if !errors.Is(err, unix.EEXIST) {
+		return "", err
+	}
 	var occ unix.Stat_t
 	if err := unix.Lstat(dst, &occ); err != nil {
-		if err != unix.ENOENT {
-			return "", err
-		}
-		if err := mk(dst); err != nil {
-			return "", err
-		}
-		return dst, u.writer.Remove(dir, name)
+		return "", err
 	}
 	tmp := u.tempPath()
 	if err := mk(tmp); err != nil {
@@ -172,7 +174,7 @@ func (u *Union) publish(dir, name string, mk func(path string) error) (string, e
 		unix.Unlink(tmp)
 		return "", fmt.Errorf("replace whiteout: %w", err)
 	}
-	return dst, u.writer.Remove(dir, name)
+	return dst, whiteout.RemoveMarker(dir, name)
 }
 
 // owner returns the host uid and gid a new entry made by the caller gets,
@@ -190,8 +192,13 @@ func (u *Union) owner(ctx context.Context, parentDir string) (uid, gid int, setg
 }
 
 // chownNew gives a new entry its owner; mode restores the permission bits
-// that chown clears (setuid and setgid) unless it is a symlink.
-func chownNew(path string, uid, gid int, mode uint32, symlink bool) error {
+// that chown clears (setuid and setgid) unless it is a symlink. The daemon
+// created the entry, so it already has the daemon's owner (and, in a
+// setgid directory, the directory's group): then there is nothing to do.
+func chownNew(path string, uid, gid int, setgid bool, mode uint32, symlink bool) error {
+	if uid == os.Geteuid() && (gid == os.Getegid() || setgid) {
+		return nil
+	}
 	if err := unix.Lchown(path, uid, gid); err != nil && err != unix.EPERM {
 		return fmt.Errorf("chown new entry: %w", err)
 	}

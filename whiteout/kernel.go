@@ -40,3 +40,19 @@ func SetKernelOpaque(dir, ns string) error {
 	}
 	return nil
 }
+
+// RemoveMarker removes dir/.wh.NAME, the name-form whiteout of name, if
+// there is one. A caller that has just created a real entry dir/name uses
+// it instead of Writer.Remove: the entry itself cannot be a whiteout, and
+// one unlink is all that is left to do. Names too long for a marker have
+// none.
+func RemoveMarker(dir, name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("remove whiteout marker %q: %w", name, err)
+	}
+	marker := join(dir, WhiteoutName(name))
+	if err := unix.Unlink(marker); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENAMETOOLONG) {
+		return fmt.Errorf("remove whiteout marker %s: %w", marker, err)
+	}
+	return nil
+}

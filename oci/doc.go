@@ -1,6 +1,6 @@
 // Package oci holds lamina's image model: the types, errors and progress
 // events shared by the image packages, and the conversion of an image config
-// into a runtime spec (SpecFromImage). It imports nothing of lamina's.
+// into a runtime spec (ApplyImageConfig). It imports nothing of lamina's.
 // This comment is the design document of the image subsystem; the
 // subpackages implement it:
 //
@@ -131,7 +131,11 @@
 //     Every parent is opened with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS),
 //     so a symlink used as a parent directory is refused and nothing is ever
 //     written outside the layer directory. Missing parents are created with
-//     mode 0755.
+//     mode 0755, owned by root. In a union such an implicit parent shadows
+//     the owner and mode of the same directory in the layers below: the
+//     unpacker cannot copy them, because a layer directory is shared by
+//     every image with that diff_id whatever lies under it. Image builders
+//     write every parent of a changed path, so only hand-made layers notice.
 //   - Owner (numeric uid/gid), mode (including setuid, setgid, sticky), mtime
 //     and atime, and xattrs (PAX SCHILY.xattr.*) are preserved; directory
 //     times are set last. Private union xattrs (trusted.overlay.* and the like)
@@ -152,4 +156,19 @@
 //     a whiteout of its name.
 //
 // Layer directories are never modified after they are published.
+//
+// # Image config to runtime spec
+//
+// ApplyImageConfig follows image-spec conversion.md: process.args is
+// Entrypoint then Cmd, process.env merges the spec's defaults, Config.Env
+// and the caller's overrides (in that order of precedence, lowest first),
+// process.cwd is Config.WorkingDir, and process.user comes from
+// Config.User, with names resolved through the image's own /etc/passwd and
+// /etc/group. Those two files are read through an os.Root at the image's
+// root filesystem, so a symlink in the image can never make lamina read a
+// host file; a non-regular or oversized file is refused. Config.Volumes
+// become tmpfs mounts (conversion.md maps them to mounts, not annotations);
+// StopSignal, ExposedPorts, os, architecture, variant, os.version,
+// os.features, author and created become the annotations conversion.md
+// names, and Config.Labels are copied last so that they win.
 package oci

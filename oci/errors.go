@@ -24,6 +24,8 @@ var (
 	ErrUnsafePath = errors.New("unsafe path in layer")
 	// ErrUnauthorized: the registry refused the credentials (or their absence).
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrUnreachable: no connection to the registry could be made.
+	ErrUnreachable = errors.New("registry unreachable")
 	// ErrTooLarge: a blob or decompressed layer is bigger than allowed.
 	ErrTooLarge = errors.New("content too large")
 )

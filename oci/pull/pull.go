@@ -39,7 +39,8 @@ type Result struct {
 // Image pulls ref into st and records it in the store's index. Errors wrap
 // oci.ErrNotFound, oci.ErrUnauthorized, oci.ErrDigestMismatch,
 // oci.ErrUnsupportedMediaType, oci.ErrMalformedManifest, oci.ErrMalformedLayer,
-// oci.ErrUnsafePath or oci.ErrTooLarge; on error nothing is added to the index.
+// oci.ErrUnsafePath, oci.ErrTooLarge or oci.ErrUnreachable; on error nothing
+// is added to the index.
 func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*Result, error) {
 	o := defaults()
 	for _, f := range opts {
@@ -221,6 +222,12 @@ func registryErr(what string, err error) error {
 	}
 	if errors.Is(err, oci.ErrDigestMismatch) {
 		return err
+	}
+	// A failed dial (after go-containerregistry's retries, and its fallback
+	// from HTTPS to HTTP for loopback) is reported once, not per scheme.
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return fmt.Errorf("%s: %w: %v", what, oci.ErrUnreachable, oe)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

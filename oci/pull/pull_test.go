@@ -379,3 +379,18 @@ func TestPullDockerRegistry(t *testing.T) {
 		t.Errorf("unknown repo: %v", err)
 	}
 }
+
+// TestPullUnreachable: a registry nobody listens on is one ErrUnreachable.
+func TestPullUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	st, _ := store.Open(t.TempDir())
+	_, err = Image(ctxT(t), st, addr+"/demo/app:v1")
+	if !errors.Is(err, oci.ErrUnreachable) || strings.Count(err.Error(), "connection refused") != 1 {
+		t.Fatalf("err = %v, want one ErrUnreachable", err)
+	}
+}

@@ -45,10 +45,14 @@
 //	                         manifest, the config and every compressed layer
 //	                         this store unpacked.
 //	layers/<diff_id hex>/    the unpacked layer directory (see "Unpack")
-//	containers/<id>/         one union mount made by "lamina mount":
+//	containers/<id>/         one union mount made by "lamina mount" or "lamina run":
 //	  container.json           {"id","ref","manifest","layers":[diff_id...],
-//	                           "mountpoint","upper","work","ownUpper"} JSON, mode 0644
+//	                           "mountpoint","upper","work","ownUpper","name"} JSON,
+//	                           mode 0644; "name" (lamina run only) is the
+//	                           runtime's container ID
 //	  upper/, work/            the fresh upper and work directories (when ownUpper)
+//	  rootfs/                  lamina run: the union's mountpoint
+//	  bundle/config.json       lamina run: the runtime bundle (package engine)
 //	tmp/                     staging: temporary files and directories named
 //	                         "<kind>-<random>", never referenced by anything
 //	lock                     empty; flock(2) target for content writers and GC

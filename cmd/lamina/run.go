@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,17 +18,35 @@ func init() { register(newRunCmd) }
 
 func newRunCmd() *cobra.Command {
 	var f createFlags
+	var img imageRunFlags
 	var detach, keep bool
 	c := runtimeCmd(&cobra.Command{
-		Use:   "run [flags] ID",
-		Short: "Create and start a container, wait for it and delete it",
-		Long: `run creates and starts a container from a bundle (like create plus start),
-forwards the signals it receives to the container's init, waits for it to
-exit, deletes it and exits with the container's exit code (128+N when it
-was killed by signal N).`,
-		Example: "  lamina run --bundle ./bundle ctr\n  lamina run -d --bundle ./bundle ctr",
-		Args:    cobra.ExactArgs(1),
+		Use:   "run [flags] ID | run [flags] IMAGE [COMMAND [ARG...]]",
+		Short: "Run a container from a bundle (as runc) or from an image (as docker)",
+		Long: `run has two forms.
+
+As runc's run (when --bundle is given, or with one argument and a
+config.json in the current directory): create and start container ID from
+a bundle, forward the signals lamina receives to its init, wait for it to
+exit, delete it, and exit with its exit code (128+N when killed by signal
+N).
+
+As docker's run: pull IMAGE if the store lacks it, union-mount it with a
+fresh writable layer, build a bundle from the image's config and the IMAGE
+flags below, and run COMMAND (default: the image's entrypoint and cmd).
+The container's writable layer persists after it exits, unless --rm.
+Flags after IMAGE belong to COMMAND.`,
+		Example: `  lamina run --bundle ./bundle ctr
+  lamina run --rm 127.0.0.1:5000/lamina/demo:latest
+  lamina run --rm --memory 64m --pids-limit 50 -e GREETING=hi alpine sh -c 'echo $GREETING'`,
+		Args: cobra.MinimumNArgs(1),
 	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {
+		if !isBundleRun(cmd.Flags(), args) {
+			return runImage(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), rt, &img, detach, args)
+		}
+		if len(args) != 1 {
+			return fmt.Errorf("run: a bundle run takes one container ID, got %d arguments", len(args))
+		}
 		id := args[0]
 		opts, err := f.options()
 		if err != nil {
@@ -87,6 +106,8 @@ was killed by signal N).`,
 		return nil
 	})
 	f.add(c.Flags())
+	img.add(c.Flags())
+	c.Flags().SetInterspersed(false) // flags after IMAGE belong to its command
 	c.Flags().BoolVarP(&detach, "detach", "d", false, "return after start, leaving the container running")
 	c.Flags().BoolVar(&keep, "keep", false, "keep the container's state after it exits")
 	return c

@@ -24,6 +24,7 @@ type Container struct {
 	Upper      string          `json:"upper,omitempty"`
 	Work       string          `json:"work,omitempty"`
 	OwnUpper   bool            `json:"ownUpper"` // upper and work live in containers/<ID>/
+	Name       string          `json:"name,omitempty"` // the runtime's container ID, for lamina run
 }
 
 // ContainerDir returns the directory of container id.
@@ -59,6 +60,23 @@ func (s *Store) CreateContainer(c *Container, ownUpper bool) error {
 	rel, _ := filepath.Rel(s.root, filepath.Join(dir, "container.json"))
 	if err := s.writeFile(rel, b); err != nil {
 		return fmt.Errorf("create container: %w", err)
+	}
+	return nil
+}
+
+// SaveContainer rewrites the record of a container CreateContainer made
+// (atomically: temporary file, then rename).
+func (s *Store) SaveContainer(c *Container) error {
+	if c.ID == "" || filepath.Base(c.ID) != c.ID {
+		return fmt.Errorf("save container %q: %w", c.ID, oci.ErrNotFound)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	rel, _ := filepath.Rel(s.root, filepath.Join(s.ContainerDir(c.ID), "container.json"))
+	if err := s.writeFile(rel, b); err != nil {
+		return fmt.Errorf("save container: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/lamina-dev/lamina/engine"
+	"github.com/lamina-dev/lamina/oci/store"
+	"github.com/lamina-dev/lamina/runtime"
+)
+
+func init() { register(newRmCmd) }
+
+func newRmCmd() *cobra.Command {
+	var storeRoot string
+	var force bool
+	c := runtimeCmd(&cobra.Command{
+		Use:     "rm [flags] NAME...",
+		Short:   "Remove containers made by lamina run IMAGE, with their writable layers",
+		Example: "  lamina rm web\n  lamina rm --force web",
+		Args:    cobra.MinimumNArgs(1),
+	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {
+		st, err := store.Open(storeRoot)
+		if err != nil {
+			return err
+		}
+		for _, name := range args {
+			if err := engine.Remove(cmd.Context(), st, rt, name, force); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	c.Flags().StringVar(&storeRoot, "store", store.DefaultRoot(), "image store directory")
+	c.Flags().BoolVarP(&force, "force", "f", false, "kill a running container first")
+	return c
+}

@@ -1,0 +1,219 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/lamina-dev/lamina/oci"
+	"github.com/lamina-dev/lamina/oci/pull"
+	"github.com/lamina-dev/lamina/oci/store"
+	"github.com/lamina-dev/lamina/runtime"
+	"github.com/lamina-dev/lamina/unionfs"
+	ispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+)
+
+// RunOptions are docker run's settings for one container.
+type RunOptions struct {
+	Ref        string
+	Cmd        []string  // nil: the image's
+	Entrypoint *[]string // nil: the image's
+	Env        []string  // NAME=VALUE, over the image's
+	Workdir    string
+	User       string
+	Hostname   string // default: the container's name
+	Name       string // default: the first 12 hex digits of its store ID
+	Memory     int64  // bytes; 0 for no limit
+	CPUs       float64
+	PidsLimit  int64
+	ReadOnly   bool
+	Network    string // "host" (default) or "none"
+	Volumes    []Volume
+	Driver     string // union driver: auto, fuse or overlay
+	// Pull holds the options for pulling the image when it is missing.
+	Pull []pull.Option
+
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Unionmount     string // see MountOptions
+}
+
+// ErrNoContainer is returned for a name that names no container.
+var ErrNoContainer = errors.New("no such container")
+
+// Running is a started container.
+type Running struct {
+	Name   string
+	Record *store.Container
+	st     *store.Store
+	rt     *runtime.Runtime
+	ctr    *runtime.Container
+}
+
+// Start pulls the image if the store lacks it, mounts it, builds the
+// bundle and starts the container. On error nothing is left: no mount,
+// record or runtime state.
+func Start(ctx context.Context, st *store.Store, rt *runtime.Runtime, o RunOptions) (*Running, error) {
+	if _, err := st.Resolve(o.Ref); errors.Is(err, oci.ErrNotFound) {
+		if _, err := pull.Image(ctx, st, o.Ref, o.Pull...); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	if o.Name != "" {
+		if _, err := rt.State(o.Name); err == nil {
+			return nil, fmt.Errorf("run %s: a container named %q exists: %w", o.Ref, o.Name, runtime.ErrExist)
+		}
+	}
+	c, err := Mount(ctx, st, o.Ref, MountOptions{Driver: o.Driver, Name: o.Name, Unionmount: o.Unionmount})
+	if err != nil {
+		return nil, err
+	}
+	r := &Running{Name: c.Name, Record: c, st: st, rt: rt}
+	if r.Name == "" {
+		r.Name = c.ID[:12]
+		c.Name = r.Name
+	}
+	if err := r.create(ctx, &o); err != nil {
+		r.unmount(true)
+		return nil, fmt.Errorf("run %s: %w", o.Ref, err)
+	}
+	return r, nil
+}
+
+// create writes the bundle and creates and starts the runtime container.
+func (r *Running) create(ctx context.Context, o *RunOptions) error {
+	if err := r.st.SaveContainer(r.Record); err != nil {
+		return err
+	}
+	spec := runtime.DefaultSpec(os.Geteuid() != 0)
+	spec.Root.Path = r.Record.Mountpoint
+	img, err := r.imageConfig()
+	if err != nil {
+		return err
+	}
+	var conv []oci.ConvertOption
+	if o.Entrypoint != nil {
+		conv = append(conv, oci.WithEntrypoint(*o.Entrypoint))
+	}
+	if o.Cmd != nil {
+		conv = append(conv, oci.WithCmd(o.Cmd))
+	}
+	if len(o.Env) > 0 {
+		conv = append(conv, oci.WithEnv(o.Env))
+	}
+	if o.User != "" {
+		conv = append(conv, oci.WithUser(o.User))
+	}
+	if o.Workdir != "" {
+		conv = append(conv, oci.WithWorkingDir(o.Workdir))
+	}
+	if err := oci.ApplyImageConfig(spec, img, r.Record.Mountpoint, conv...); err != nil {
+		return err
+	}
+	if err := applyOptions(spec, o, r.Name); err != nil {
+		return err
+	}
+	bundle := filepath.Join(r.st.ContainerDir(r.Record.ID), "bundle")
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	ctr, err := r.rt.Create(ctx, r.Name, bundle, runtime.WithStdio(o.Stdin, o.Stdout, o.Stderr))
+	if err != nil {
+		return err
+	}
+	r.ctr = ctr
+	if err := r.rt.Start(r.Name); err != nil {
+		r.rt.Delete(context.WithoutCancel(ctx), r.Name, true)
+		return err
+	}
+	return nil
+}
+
+// imageConfig reads the container's image config from the store.
+func (r *Running) imageConfig() (*ispec.Image, error) {
+	m, err := r.st.Manifest(r.Record.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	return r.st.Config(m.Config.Digest)
+}
+
+// Wait waits for the container's process and returns its exit code
+// (128+N when killed by signal N).
+func (r *Running) Wait() (int, error) { return r.ctr.Wait() }
+
+// Kill signals the container's process.
+func (r *Running) Kill(sig unix.Signal) error { return r.rt.Kill(r.Name, sig) }
+
+// Finish deletes the runtime container and unmounts its union; with
+// remove it also deletes the container's upper layer and record, else they
+// persist for later inspection or removal.
+func (r *Running) Finish(ctx context.Context, remove bool) error {
+	err := r.rt.Delete(ctx, r.Name, true)
+	if errors.Is(err, runtime.ErrNotExist) {
+		err = nil
+	}
+	return errors.Join(err, r.unmount(remove))
+}
+
+// unmount takes the union down and, with remove, the record.
+func (r *Running) unmount(remove bool) error {
+	err := unionfs.Unmount(r.Record.Mountpoint)
+	if remove {
+		err = errors.Join(err, r.st.RemoveContainer(r.Record.ID))
+	}
+	return err
+}
+
+// Remove deletes a container made by Start, found by name or store ID:
+// its runtime state (killing it first when force), its union mount and
+// its record and upper layer.
+func Remove(ctx context.Context, st *store.Store, rt *runtime.Runtime, nameOrID string, force bool) error {
+	cs, err := st.Containers()
+	if err != nil {
+		return err
+	}
+	for i := range cs {
+		c := &cs[i]
+		if c.Name != nameOrID && c.ID != nameOrID {
+			continue
+		}
+		if c.Name != "" {
+			err := rt.Delete(ctx, c.Name, force)
+			switch {
+			case errors.Is(err, runtime.ErrRunning):
+				return fmt.Errorf("remove %s: it is running (use --force): %w", nameOrID, err)
+			case err != nil && !errors.Is(err, runtime.ErrNotExist):
+				return fmt.Errorf("remove %s: %w", nameOrID, err)
+			}
+		}
+		if err := unionfs.Unmount(c.Mountpoint); err != nil && isMounted(c.Mountpoint) {
+			return fmt.Errorf("remove %s: %w", nameOrID, err)
+		}
+		return st.RemoveContainer(c.ID)
+	}
+	return fmt.Errorf("remove %s: %w", nameOrID, ErrNoContainer)
+}
+
+// isMounted reports whether p is a mount point.
+func isMounted(p string) bool {
+	var stx unix.Statx_t
+	if unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, 0, &stx) != nil {
+		return false
+	}
+	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
+}

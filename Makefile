@@ -37,9 +37,10 @@ fuzz:
 	  done; \
 	done
 
-# A union mount at work: lowers, a whiteout, a copy-up, the upper after.
+# The main job: a union mount at work, then a small image built locally,
+# served from a local registry, pulled and run through the union.
 demo: setup build
-	bash scripts/demo-union.sh $(BIN)/unionmount
+	bash scripts/demo.sh
 
 # Filesystem benchmark: ext4, kernel overlayfs, lamina FUSE with and
 # without passthrough, fuse-overlayfs. Writes bench/results/fs.{md,svg}.

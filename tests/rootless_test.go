@@ -19,7 +19,27 @@ const rootlessUser = "laminatest" // created by scripts/setup.sh
 // TestRootless mounts, writes, deletes and unmounts as an unprivileged user
 // inside `unshare -Urm`, the way rootless podman runs a mount program, and
 // checks what the subject left in the upper directory.
+// TestRootless runs lamina's FUSE driver rootless, and "auto", which in a
+// user namespace picks kernel overlayfs with userxattr.
 func TestRootless(t *testing.T) {
+	drivers := map[string]string{"fuse": "fuse.lamina", "auto": "overlay"}
+	for _, d := range []string{"fuse", "auto"} {
+		t.Run(d, func(t *testing.T) {
+			if subjectIsFuseOverlayfs() {
+				if d != "fuse" {
+					t.Skip("fuse-overlayfs has no --driver")
+				}
+			} else {
+				t.Setenv("LAMINA_UNIONMOUNT_DRIVER", d)
+			}
+			testRootless(t, drivers[d])
+		})
+	}
+}
+
+// testRootless mounts, writes, deletes and unmounts as an unprivileged user
+// in a user namespace; fstype is the mount type to expect ("" for any).
+func testRootless(t *testing.T, fstype string) {
 	requireRoot(t) // to become the user and to prepare directories owned by it
 	requireFUSE(t)
 	u, err := user.Lookup(rootlessUser)
@@ -62,12 +82,16 @@ func TestRootless(t *testing.T) {
 		"cat " + shellQuote(mnt+"/lowerfile"),
 		"rm " + shellQuote(mnt+"/lowerfile"),
 		"ls -a " + shellQuote(mnt),
+		"grep ' " + mnt + " ' /proc/self/mounts | cut -d' ' -f3 >&2",
 		shellJoin(subjectUnmountCmd(mnt)),
 	}, "\n")
 	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + base}
 	r := runCmdEnv(t, 60*time.Second, env, "runuser", "-u", rootlessUser, "--", "unshare", "-Urm", "sh", "-c", script)
 	if r.code != 0 {
 		t.Fatalf("rootless script: exit %d (%v)\nscript:\n%s\nstdout:\n%s\nstderr:\n%s", r.code, r.err, script, r.stdout, r.stderr)
+	}
+	if !subjectIsFuseOverlayfs() && !strings.Contains(r.stderr, fstype) {
+		t.Errorf("mounted as %q, want %s", strings.TrimSpace(r.stderr), fstype)
 	}
 	wantOut := "from lower\n.\n..\nnew\n"
 	if r.stdout != wantOut {

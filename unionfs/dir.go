@@ -35,7 +35,7 @@ func (n *node) listAt(rel string) ([]fuse.DirEntry, error) {
 				continue
 			}
 			seen[d.Name] = struct{}{}
-			out = append(out, fuse.DirEntry{Name: d.Name, Mode: dtToMode(d.Type), Ino: n.direntIno(layer, d)})
+			out = append(out, fuse.DirEntry{Name: d.Name, Mode: d.Mode(), Ino: n.direntIno(layer, d)})
 		}
 		for name := range wh {
 			hidden[name] = struct{}{}
@@ -59,26 +59,8 @@ func (n *node) listAt(rel string) ([]fuse.DirEntry, error) {
 // for copied-up files and lower hard links, whose numbers need a lookup;
 // readdirplus, which the kernel uses by default, carries the looked-up one.
 func (n *node) direntIno(layer int, d whiteout.Dirent) uint64 {
-	st := unix.Stat_t{Ino: d.Ino, Nlink: 1, Mode: dtToMode(d.Type)}
+	st := unix.Stat_t{Ino: d.Ino, Nlink: 1, Mode: d.Mode()}
 	return n.u.ino.ino(layer, &st, "")
-}
-
-func dtToMode(t uint8) uint32 {
-	switch t {
-	case unix.DT_DIR:
-		return unix.S_IFDIR
-	case unix.DT_LNK:
-		return unix.S_IFLNK
-	case unix.DT_CHR:
-		return unix.S_IFCHR
-	case unix.DT_BLK:
-		return unix.S_IFBLK
-	case unix.DT_FIFO:
-		return unix.S_IFIFO
-	case unix.DT_SOCK:
-		return unix.S_IFSOCK
-	}
-	return unix.S_IFREG
 }
 
 var _ = (fs.NodeOpendirHandler)((*node)(nil))

@@ -123,23 +123,33 @@ func (r *dirReader) add(name string, typ uint8, ino uint64) {
 	r.ents = append(r.ents, Dirent{Name: name, Type: typ, Ino: ino})
 }
 
+// fileTypes pairs each st_mode file type with its DT_* value.
+var fileTypes = [...]struct {
+	mode uint32
+	dt   uint8
+}{
+	{unix.S_IFREG, unix.DT_REG}, {unix.S_IFDIR, unix.DT_DIR}, {unix.S_IFLNK, unix.DT_LNK},
+	{unix.S_IFCHR, unix.DT_CHR}, {unix.S_IFBLK, unix.DT_BLK}, {unix.S_IFIFO, unix.DT_FIFO},
+	{unix.S_IFSOCK, unix.DT_SOCK},
+}
+
 // modeToDT converts st_mode's file type to a DT_* value.
 func modeToDT(mode uint32) uint8 {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return unix.DT_REG
-	case unix.S_IFDIR:
-		return unix.DT_DIR
-	case unix.S_IFLNK:
-		return unix.DT_LNK
-	case unix.S_IFCHR:
-		return unix.DT_CHR
-	case unix.S_IFBLK:
-		return unix.DT_BLK
-	case unix.S_IFIFO:
-		return unix.DT_FIFO
-	case unix.S_IFSOCK:
-		return unix.DT_SOCK
+	for _, t := range fileTypes {
+		if mode&unix.S_IFMT == t.mode {
+			return t.dt
+		}
 	}
 	return unix.DT_UNKNOWN
+}
+
+// Mode returns the entry's file type as st_mode bits (S_IFREG for an
+// unknown type).
+func (d Dirent) Mode() uint32 {
+	for _, t := range fileTypes {
+		if d.Type == t.dt {
+			return t.mode
+		}
+	}
+	return unix.S_IFREG
 }

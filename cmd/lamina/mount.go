@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 
-	"github.com/lamina-dev/lamina/oci/store"
-	"github.com/lamina-dev/lamina/unionfs"
 	"github.com/spf13/cobra"
+
+	"github.com/lamina-dev/lamina/engine"
+	"github.com/lamina-dev/lamina/oci/store"
 )
 
 func init() { register(newMountCmd); register(newUmountCmd) }
@@ -27,45 +24,11 @@ func newMountCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			unlock, err := st.LockShared()
+			c, err := engine.Mount(cmd.Context(), st, args[0], engine.MountOptions{Mountpoint: args[1], Upper: upper, Driver: driver})
 			if err != nil {
 				return err
 			}
-			defer unlock()
-			im, err := st.Resolve(args[0])
-			if err != nil {
-				return err
-			}
-			dirs, ids, err := st.LayerDirs(im.Descriptor.Digest)
-			if err != nil {
-				return err
-			}
-			if len(dirs) == 0 {
-				return fmt.Errorf("mount %s: the image has no layers", im.Ref)
-			}
-			mnt, err := filepath.Abs(args[1])
-			if err != nil {
-				return err
-			}
-			c := &store.Container{Ref: im.Ref, Manifest: im.Descriptor.Digest, Layers: ids, Mountpoint: mnt}
-			if upper != "" {
-				c.Upper, _ = filepath.Abs(upper)
-				c.Work = c.Upper + ".work"
-				if err := os.MkdirAll(c.Work, 0o700); err != nil {
-					return err
-				}
-			}
-			if err := st.CreateContainer(c, upper == ""); err != nil {
-				return err
-			}
-			opts := "lowerdir=" + strings.Join(escapeAll(dirs), ":") + ",upperdir=" + escape(c.Upper) + ",workdir=" + escape(c.Work)
-			run := exec.CommandContext(cmd.Context(), unionmountPath(), "--driver", driver, "-o", opts, mnt)
-			run.Stdout, run.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-			if err := run.Run(); err != nil {
-				st.RemoveContainer(c.ID)
-				return fmt.Errorf("mount %s: unionmount: %w", im.Ref, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s mounted on %s (container %s)\n", im.Ref, mnt, c.ID)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s mounted on %s (container %s)\n", c.Ref, c.Mountpoint, c.ID)
 			return nil
 		},
 	}
@@ -87,54 +50,9 @@ func newUmountCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			mnt, err := filepath.Abs(args[0])
-			if err != nil {
-				return err
-			}
-			if err := unionfs.Unmount(mnt); err != nil {
-				return err
-			}
-			cs, err := st.Containers()
-			if err != nil {
-				return err
-			}
-			for _, c := range cs {
-				if c.Mountpoint == mnt {
-					if err := st.RemoveContainer(c.ID); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
+			return engine.Unmount(st, args[0])
 		},
 	}
 	addStoreRootFlag(cmd, &root)
 	return cmd
-}
-
-// unionmountPath finds the unionmount binary next to this one, else in PATH.
-func unionmountPath() string {
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "unionmount")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("unionmount"); err == nil {
-		return p
-	}
-	return "unionmount"
-}
-
-// escape escapes ':' and ',' in a mount option path, as unionmount expects.
-func escape(p string) string {
-	return strings.NewReplacer(`\`, `\\`, ":", `\:`, ",", `\,`).Replace(p)
-}
-
-func escapeAll(ps []string) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = escape(p)
-	}
-	return out
 }

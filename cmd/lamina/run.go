@@ -75,25 +75,7 @@ Flags after IMAGE belong to COMMAND.`,
 		if detach {
 			return nil
 		}
-		done := make(chan struct{})
-		var code int
-		var werr error
-		go func() { code, werr = ctr.Wait(); close(done) }()
-	loop:
-		for {
-			select {
-			case s := <-sigs:
-				sig := s.(unix.Signal)
-				if sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGPIPE {
-					continue
-				}
-				if err := rt.Kill(id, sig); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
-					slog.Warn("forward signal", "signal", sig, "err", err)
-				}
-			case <-done:
-				break loop
-			}
-		}
+		code, werr := waitForwarding(sigs, ctr.Wait, func(sig unix.Signal) error { return rt.Kill(id, sig) })
 		if !keep {
 			del()
 		}
@@ -111,4 +93,28 @@ Flags after IMAGE belong to COMMAND.`,
 	c.Flags().BoolVarP(&detach, "detach", "d", false, "return after start, leaving the container running")
 	c.Flags().BoolVar(&keep, "keep", false, "keep the container's state after it exits")
 	return c
+}
+
+// waitForwarding waits for a container's process and forwards the signals
+// lamina receives to it (all but those the Go runtime and the wait itself
+// cause). It returns wait's result.
+func waitForwarding(sigs <-chan os.Signal, wait func() (int, error), kill func(unix.Signal) error) (int, error) {
+	done := make(chan struct{})
+	var code int
+	var werr error
+	go func() { code, werr = wait(); close(done) }()
+	for {
+		select {
+		case s := <-sigs:
+			sig := s.(unix.Signal)
+			if sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGPIPE {
+				continue
+			}
+			if err := kill(sig); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
+				slog.Warn("forward signal", "signal", sig, "err", err)
+			}
+		case <-done:
+			return code, werr
+		}
+	}
 }

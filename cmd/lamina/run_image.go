@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
 
 	"github.com/lamina-dev/lamina/engine"
 	"github.com/lamina-dev/lamina/oci/pull"
@@ -99,25 +98,7 @@ func runImage(ctx context.Context, out, errOut io.Writer, rt *runtime.Runtime, f
 		fmt.Fprintln(out, r.Name)
 		return nil
 	}
-	done := make(chan struct{})
-	var code int
-	var werr error
-	go func() { code, werr = r.Wait(); close(done) }()
-loop:
-	for {
-		select {
-		case s := <-sigs:
-			sig := s.(unix.Signal)
-			if sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGPIPE {
-				continue
-			}
-			if err := r.Kill(sig); err != nil && !errors.Is(err, runtime.ErrNotRunning) {
-				slog.Warn("forward signal", "signal", sig, "err", err)
-			}
-		case <-done:
-			break loop
-		}
-	}
+	code, werr := waitForwarding(sigs, r.Wait, r.Kill)
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := r.Finish(fctx, f.rm); err != nil {

@@ -45,7 +45,7 @@ demo: setup build
 # Filesystem benchmark: ext4, kernel overlayfs, lamina FUSE with and
 # without passthrough, fuse-overlayfs. Writes bench/results/fs.{md,svg}.
 bench-fs: build
-	bash scripts/setup.sh debootstrap
+	bash scripts/setup.sh debootstrap unionfs-fuse
 	$(GO) run ./bench/cmd/benchfs --unionmount $(BIN)/unionmount --out bench/results
 
 clean:

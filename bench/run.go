@@ -48,6 +48,11 @@ func Run(ctx context.Context, opts ...Option) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockScratch(o.scratch)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := removeUnmounted(o.scratch); err != nil {
 		return nil, err
 	}
@@ -188,6 +193,28 @@ func measure(ctx context.Context, o *options, m Mounter, w Workload, fx *Fixture
 		return 0, fmt.Errorf("wrong result: %w", err)
 	}
 	return elapsed, nil
+}
+
+// lockScratch takes an exclusive lock next to the scratch directory, so that
+// a second run cannot wipe the first one's layers under its mounts (and
+// would not measure anything sensible while the first one runs anyway).
+func lockScratch(scratch string) (unlock func(), err error) {
+	path := scratch + ".lock"
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create lock directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock %s: another benchfs run is using %s", path, scratch)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // dropCaches writes back dirty data and drops the page, dentry and inode

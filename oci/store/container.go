@@ -23,7 +23,7 @@ type Container struct {
 	Mountpoint string          `json:"mountpoint"`
 	Upper      string          `json:"upper,omitempty"`
 	Work       string          `json:"work,omitempty"`
-	OwnUpper   bool            `json:"ownUpper"` // upper and work live in containers/<ID>/
+	OwnUpper   bool            `json:"ownUpper"`       // upper and work live in containers/<ID>/
 	Name       string          `json:"name,omitempty"` // the runtime's container ID, for lamina run
 }
 

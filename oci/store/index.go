@@ -176,28 +176,26 @@ func (s *Store) Untag(ref string) error {
 
 // Manifest reads and parses the image manifest d.
 func (s *Store) Manifest(d digest.Digest) (*ispec.Manifest, error) {
-	b, err := s.ReadBlob(d)
-	if err != nil {
-		return nil, err
-	}
-	var m ispec.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("parse manifest %s: %w: %v", d, oci.ErrMalformedManifest, err)
-	}
-	return &m, nil
+	return readJSONBlob[ispec.Manifest](s, d, "manifest")
 }
 
 // Config reads and parses the image config d.
 func (s *Store) Config(d digest.Digest) (*ispec.Image, error) {
+	return readJSONBlob[ispec.Image](s, d, "config")
+}
+
+// readJSONBlob reads blob d and parses it as a T; a blob that does not
+// parse is an oci.ErrMalformedManifest.
+func readJSONBlob[T any](s *Store, d digest.Digest, what string) (*T, error) {
 	b, err := s.ReadBlob(d)
 	if err != nil {
 		return nil, err
 	}
-	var c ispec.Image
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("parse config %s: %w: %v", d, oci.ErrMalformedManifest, err)
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("parse %s %s: %w: %v", what, d, oci.ErrMalformedManifest, err)
 	}
-	return &c, nil
+	return &v, nil
 }
 
 // LayerDirs returns the layer directories of the image manifest d, top

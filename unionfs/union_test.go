@@ -252,3 +252,27 @@ func TestPassthroughStaleFD(t *testing.T) {
 	}
 	t.Logf("the old descriptor reads %q (passthrough granted: %v)", buf[:n], string(buf[:n]) == "old\n")
 }
+
+// TestCreateNeverReplacesRealEntry: if the upper gains an entry behind the
+// mount, creating that name through the union fails with EEXIST instead of
+// replacing the entry.
+func TestCreateNeverReplacesRealEntry(t *testing.T) {
+	requireFUSE(t)
+	l := newLayers(t, 1)
+	l.mount(t, false, time.Minute) // negative entries cached: the kernel will not look again
+	p := filepath.Join(l.mnt, "f")
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("f exists before the test: %v", err)
+	}
+	writeFile(t, filepath.Join(l.upper, "f"), "precious")
+	// The kernel still believes f absent and sends CREATE; lamina finds a
+	// real entry where it expected at most a whiteout.
+	// (O_EXCL would make the kernel revalidate the entry first.)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		f.Close()
+	}
+	if got, _ := os.ReadFile(filepath.Join(l.upper, "f")); string(got) != "precious" {
+		t.Errorf("the upper's file became %q (create returned %v)", got, err)
+	}
+}

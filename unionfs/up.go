@@ -32,7 +32,7 @@ func (n *node) ensureUpperSize(ctx context.Context, size int64) error {
 		return err
 	}
 	if n.split {
-		return syscall.ESTALE // see retire
+		return syscall.ESTALE // see retireOrAlias
 	}
 	return nil
 }
@@ -150,7 +150,12 @@ func (u *Union) publish(dir, name string, mk func(path string) error) (string, e
 	if !errors.Is(err, unix.EEXIST) {
 		return "", err
 	}
+	// Only a whiteout may be replaced. A real entry here means the upper
+	// changed behind the mount: refuse rather than lose it.
 	var occ unix.Stat_t
+	if s, err := whiteout.Lookup(dir, name, true, &occ); err != nil || s != whiteout.WhitedOut {
+		return "", syscall.EEXIST
+	}
 	if err := unix.Lstat(dst, &occ); err != nil {
 		return "", err
 	}

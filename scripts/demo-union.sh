@@ -65,4 +65,4 @@ step "unmount, and the lower layers are unchanged"
 "$UNIONMOUNT" --unmount "$d/merged"
 tree "$d/base"
 echo
-echo "demo: ok"
+echo "union demo: ok"

@@ -138,4 +138,11 @@
 // by path, the time namespace, exec, systemd cgroups, device cgroup rules,
 // id-mapped mounts, newuidmap/newgidmap for rootless multi-range mappings,
 // AppArmor and SELinux labels (accepted and not applied).
+//
+// # Introspection
+//
+// Features reports what this runtime implements, built from the same tables
+// Validate and the rootfs setup use, so it cannot drift from them (the
+// "lamina features" JSON). Runtime.Pids lists the host pids in a running
+// container's cgroup, sub-cgroups included ("lamina ps").
 package runtime

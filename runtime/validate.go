@@ -121,6 +121,17 @@ func Validate(s *specs.Spec, bundle string) error {
 		if len(m.UIDMappings)+len(m.GIDMappings) > 0 {
 			return unsupported(f+".uidMappings", "id-mapped mounts")
 		}
+		if isBind(m) {
+			// A bind mount passes no data to mount(2): an option that is
+			// not a flag (rro, idmap, ...) would be dropped silently.
+			for j, o := range m.Options {
+				_, flag := mountFlags[o]
+				_, prop := propagationFlags[o]
+				if !flag && !prop {
+					return unsupported(fmt.Sprintf("%s.options[%d]", f, j), fmt.Sprintf("the bind mount option %q", o))
+				}
+			}
+		}
 		switch m.Type {
 		case "cgroup", "cgroup2":
 			if !hasNamespace(s, specs.CgroupNamespace) {
@@ -185,6 +196,9 @@ func Validate(s *specs.Spec, bundle string) error {
 	}
 	if l.Personality != nil {
 		return unsupported("linux.personality", "the personality setting")
+	}
+	if l.MemoryPolicy != nil {
+		return unsupported("linux.memoryPolicy", "a NUMA memory policy")
 	}
 	if len(l.NetDevices) > 0 {
 		return unsupported("linux.netDevices", "moving network devices")

@@ -1,0 +1,58 @@
+package runtime
+
+import (
+	"maps"
+	"slices"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+)
+
+// Features describes what this runtime implements, as "lamina features"
+// prints it (runc's "features" command, runtime-spec features.md). It is
+// derived from the tables Validate and the rootfs setup use, so it cannot
+// drift from them:
+//   - hooks: none (Validate rejects every hook), an empty non-nil list;
+//   - mountOptions: the mount flags and propagation options turned into
+//     mount(2) flags; any other option is passed to the filesystem as data;
+//   - linux.namespaces: every type Validate accepts (not "time");
+//   - linux.capabilities: every capability name Validate accepts;
+//   - cgroup v1 and v2 through opencontainers/cgroups, no systemd, no RDMA;
+//   - seccomp, AppArmor, SELinux, Intel RDT, id-mapped mounts and network
+//     devices: not enabled (AppArmor and SELinux labels are accepted but
+//     not applied).
+//
+// Every call returns a new value.
+func Features() *features.Features {
+	opts := slices.Collect(maps.Keys(mountFlags))
+	opts = slices.AppendSeq(opts, maps.Keys(propagationFlags))
+	slices.Sort(opts)
+	var ns []string
+	for t := range namespaceFlags {
+		if t != specs.TimeNamespace {
+			ns = append(ns, string(t))
+		}
+	}
+	slices.Sort(ns)
+	return &features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		Hooks:         []string{},
+		MountOptions:  opts,
+		Linux: &features.Linux{
+			Namespaces:   ns,
+			Capabilities: slices.Clone(capNames),
+			Cgroup: &features.Cgroup{
+				V1: boolPtr(true), V2: boolPtr(true), Systemd: boolPtr(false), SystemdUser: boolPtr(false), Rdma: boolPtr(false),
+			},
+			Seccomp:         &features.Seccomp{Enabled: boolPtr(false)},
+			Apparmor:        &features.Apparmor{Enabled: boolPtr(false)},
+			Selinux:         &features.Selinux{Enabled: boolPtr(false)},
+			IntelRdt:        &features.IntelRdt{Enabled: boolPtr(false)},
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: boolPtr(false)}},
+			NetDevices:      &features.NetDevices{Enabled: boolPtr(false)},
+		},
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }

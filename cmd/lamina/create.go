@@ -57,6 +57,7 @@ func newCreateCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		warnUnapplied(f.bundle)
 		_, err = rt.Create(cmd.Context(), args[0], f.bundle, opts...)
 		return err
 	})

@@ -57,6 +57,7 @@ Flags after IMAGE belong to COMMAND.`,
 		signal.Notify(sigs)
 		defer signal.Stop(sigs)
 
+		warnUnapplied(f.bundle)
 		ctr, err := rt.Create(cmd.Context(), id, f.bundle, opts...)
 		if err != nil {
 			return err

@@ -58,7 +58,9 @@ func runtimeCmd(c *cobra.Command, run func(cmd *cobra.Command, rt *runtime.Runti
 			slog.Debug("run", "command", cmd.Name(), "args", args, "root", rt.Root())
 			return run(cmd, rt, args)
 		}()
-		if err != nil {
+		// On stderr in text, execute prints the error itself; a log file
+		// or JSON lines (containerd's shim reads the last one) get it here.
+		if err != nil && (runtimeFlags.log != "" || runtimeFlags.logFormat == "json") {
 			var ee *exitError
 			if !asExitError(err, &ee) || ee.err != nil {
 				slog.Error(err.Error())
@@ -108,13 +110,6 @@ func setupLogging() (func(), error) {
 	case "json":
 		h = slog.NewJSONHandler(w, opts)
 	case "text", "":
-		if runtimeFlags.log == "" {
-			// stderr: execute prints the error itself; log only debug.
-			opts.Level = max(level, slog.LevelError+1)
-			if runtimeFlags.debug {
-				opts.Level = slog.LevelDebug
-			}
-		}
 		h = slog.NewTextHandler(w, opts)
 	default:
 		closeFn()
@@ -122,4 +117,23 @@ func setupLogging() (func(), error) {
 	}
 	slog.SetDefault(slog.New(h))
 	return closeFn, nil
+}
+
+// warnUnapplied logs the config fields lamina accepts but does not apply
+// yet (see the runtime package doc), so that accepting them is never
+// silent. Errors are left to Create, which reports them properly.
+func warnUnapplied(bundle string) {
+	spec, err := runtime.LoadBundle(bundle)
+	if err != nil || spec.Process == nil && spec.Linux == nil {
+		return
+	}
+	if spec.Process != nil && spec.Process.ApparmorProfile != "" {
+		slog.Warn("process.apparmorProfile is not applied: lamina does not support AppArmor yet", "profile", spec.Process.ApparmorProfile)
+	}
+	if spec.Process != nil && spec.Process.SelinuxLabel != "" {
+		slog.Warn("process.selinuxLabel is not applied: lamina does not support SELinux yet", "label", spec.Process.SelinuxLabel)
+	}
+	if spec.Linux != nil && spec.Linux.MountLabel != "" {
+		slog.Warn("linux.mountLabel is not applied: lamina does not support SELinux yet", "label", spec.Linux.MountLabel)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -74,7 +75,7 @@ func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*R
 	case desc.MediaType.IsIndex():
 		img, err = desc.Image() // chooses o.platform
 		if err != nil {
-			return nil, registryErr(fmt.Sprintf("pull %s for platform %s", r.Name(), o.platform.String()), err)
+			return nil, contentErr(fmt.Sprintf("pull %s for platform %s", r.Name(), o.platform.String()), err)
 		}
 	case desc.MediaType.IsImage():
 		img, err = desc.Image()
@@ -96,9 +97,9 @@ func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*R
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", r.Name(), err)
 	}
-	rawCfg, err := img.RawConfigFile()
+	rawCfg, err := img.RawConfigFile() // parses raw again, go-containerregistry's way
 	if err != nil {
-		return nil, registryErr("pull "+r.Name()+": config", err)
+		return nil, contentErr("pull "+r.Name()+": config", err)
 	}
 	if got := digest.FromBytes(rawCfg); got != m.Config.Digest {
 		return nil, &oci.DigestError{What: "config", Want: m.Config.Digest.String(), Got: got.String()}
@@ -230,6 +231,28 @@ func registryErr(what string, err error) error {
 		return fmt.Errorf("%s: %w: %v", what, oci.ErrUnreachable, oe)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// contentErr is registryErr for the steps where go-containerregistry parses
+// what the registry served (the index when choosing a platform, the manifest
+// again when fetching the config). Its parse and size errors are untyped, so
+// whatever is not the registry's or the network's is reported as
+// oci.ErrMalformedManifest, and a platform missing from an index as
+// oci.ErrNotFound.
+func contentErr(what string, err error) error {
+	e := registryErr(what, err)
+	var te *transport.Error
+	var ne net.Error
+	switch {
+	case errors.Is(e, oci.ErrNotFound), errors.Is(e, oci.ErrUnauthorized),
+		errors.Is(e, oci.ErrDigestMismatch), errors.Is(e, oci.ErrUnreachable),
+		errors.As(err, &te), errors.As(err, &ne),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return e
+	case strings.Contains(err.Error(), "no child with platform"): // untyped in go-containerregistry
+		return fmt.Errorf("%s: %w: %v", what, oci.ErrNotFound, err)
+	}
+	return fmt.Errorf("%s: %w: %v", what, oci.ErrMalformedManifest, err)
 }
 
 // guard refuses plain HTTP except to loopback hosts, unless insecure.

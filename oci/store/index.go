@@ -48,6 +48,24 @@ func (s *Store) readIndex() (*ispec.Index, error) {
 	return &idx, nil
 }
 
+// ensureIndex writes an empty index.json if there is none, so that even an
+// empty store is a valid OCI image layout (which requires index.json).
+func (s *Store) ensureIndex() error {
+	p := filepath.Join(s.root, "index.json")
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	un, err := s.lockIndex()
+	if err != nil {
+		return err
+	}
+	defer un()
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		return nil // a concurrent Open or Tag wrote it first
+	}
+	return s.writeIndex(&ispec.Index{Versioned: versioned(), MediaType: ispec.MediaTypeImageIndex})
+}
+
 func (s *Store) writeIndex(idx *ispec.Index) error {
 	sort.Slice(idx.Manifests, func(i, j int) bool {
 		return refOf(idx.Manifests[i]) < refOf(idx.Manifests[j])

@@ -41,8 +41,8 @@ func DefaultRoot() string {
 
 const layoutFile = `{"imageLayoutVersion":"1.0.0"}`
 
-// Open opens the store at root, creating its directories and oci-layout
-// file if they are missing.
+// Open opens the store at root, creating its directories, the oci-layout
+// file and an empty index.json if they are missing.
 func Open(root string) (*Store, error) {
 	root, err := filepath.Abs(root)
 	if err != nil {
@@ -58,6 +58,9 @@ func Open(root string) (*Store, error) {
 		if err := s.writeFile("oci-layout", []byte(layoutFile)); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
+	}
+	if err := s.ensureIndex(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return s, nil
 }

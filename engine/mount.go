@@ -91,12 +91,11 @@ func mountUnion(ctx context.Context, o MountOptions, dirs []string, c *store.Con
 	if driver == "" {
 		driver = "auto"
 	}
-	esc := strings.NewReplacer(`\`, `\\`, ":", `\:`, ",", `\,`)
 	lowers := make([]string, len(dirs))
 	for i, d := range dirs {
-		lowers[i] = esc.Replace(d)
+		lowers[i] = unionfs.EscapeOption(d)
 	}
-	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + esc.Replace(c.Upper) + ",workdir=" + esc.Replace(c.Work)
+	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + unionfs.EscapeOption(c.Upper) + ",workdir=" + unionfs.EscapeOption(c.Work)
 	bin := o.Unionmount
 	if bin == "" {
 		bin = UnionmountPath()

@@ -79,6 +79,10 @@ func Start(ctx context.Context, st *store.Store, rt *runtime.Runtime, o RunOptio
 	if r.Name == "" {
 		r.Name = c.ID[:12]
 		c.Name = r.Name
+		if err := st.SaveContainer(c); err != nil {
+			r.unmount(true)
+			return nil, fmt.Errorf("run %s: %w", o.Ref, err)
+		}
 	}
 	if err := r.create(ctx, &o); err != nil {
 		r.unmount(true)
@@ -89,9 +93,6 @@ func Start(ctx context.Context, st *store.Store, rt *runtime.Runtime, o RunOptio
 
 // create writes the bundle and creates and starts the runtime container.
 func (r *Running) create(ctx context.Context, o *RunOptions) error {
-	if err := r.st.SaveContainer(r.Record); err != nil {
-		return err
-	}
 	spec := runtime.DefaultSpec(os.Geteuid() != 0)
 	spec.Root.Path = r.Record.Mountpoint
 	img, err := r.imageConfig()

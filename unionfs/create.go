@@ -2,7 +2,6 @@ package unionfs
 
 import (
 	"context"
-	"os"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -10,19 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// made is the result of building a new upper entry.
-type made struct {
-	path string
-	fd   int // -1 unless the maker opened the entry
-}
-
 // makeEntry creates name in this directory through mk, as the caller, and
-// returns the new inode. Directories created over a whiteout are opaque.
+// returns the new inode and the descriptor mk opened (-1 if none).
+// Directories created over a whiteout are opaque.
 func (n *node) makeEntry(ctx context.Context, name string, mode uint32, out *fuse.EntryOut,
-	mk func(path string, mode uint32) (int, error)) (*fs.Inode, made, error) {
-	res := made{fd: -1}
+	mk func(path string, mode uint32) (int, error)) (*fs.Inode, int, error) {
+	newFd := -1
 	if err := n.ensureUpper(ctx); err != nil {
-		return nil, res, err
+		return nil, -1, err
 	}
 	dirRel := n.rel()
 	dir := n.u.upperPath(dirRel)
@@ -37,7 +31,7 @@ func (n *node) makeEntry(ctx context.Context, name string, mode uint32, out *fus
 		if err != nil {
 			return err
 		}
-		res.fd = fd
+		newFd = fd
 		if err := chownNew(p, uid, gid, setgid, mode, typ == unix.S_IFLNK); err != nil {
 			return err
 		}
@@ -47,23 +41,24 @@ func (n *node) makeEntry(ctx context.Context, name string, mode uint32, out *fus
 		return nil
 	})
 	if err != nil {
-		if res.fd >= 0 {
-			unix.Close(res.fd)
-			res.fd = -1
+		if newFd >= 0 {
+			unix.Close(newFd)
 		}
-		return nil, res, err
+		return nil, -1, err
 	}
-	res.path = path
 	e := &entry{upper: true, lower: -1, layer: 0, fresh: true}
-	if res.fd >= 0 {
-		err = unix.Fstat(res.fd, &e.st)
+	if newFd >= 0 {
+		err = unix.Fstat(newFd, &e.st)
 	} else {
 		err = unix.Lstat(path, &e.st)
 	}
 	if err != nil {
-		return nil, res, err
+		if newFd >= 0 {
+			unix.Close(newFd)
+		}
+		return nil, -1, err
 	}
-	return n.newChild(ctx, join(dirRel, name), e, out), res, nil
+	return n.newChild(ctx, join(dirRel, name), e, out), newFd, nil
 }
 
 var _ = (fs.NodeCreater)((*node)(nil))
@@ -74,14 +69,14 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if n.u.passthroughWanted() {
 		oflags = oflags&^unix.O_ACCMODE | unix.O_RDWR
 	}
-	in, res, err := n.makeEntry(ctx, name, mode&07777|unix.S_IFREG, out, func(p string, m uint32) (int, error) {
+	in, fd, err := n.makeEntry(ctx, name, mode&07777|unix.S_IFREG, out, func(p string, m uint32) (int, error) {
 		return unix.Open(p, oflags, m&07777)
 	})
 	if err != nil {
 		return nil, nil, 0, errno(err)
 	}
 	ch := in.Operations().(*node)
-	return in, n.u.newFile(ch, res.fd, true), fuse.FOPEN_KEEP_CACHE, 0
+	return in, n.u.newFile(ch, fd, true, n.u.passthroughWanted()), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 var _ = (fs.NodeMkdirer)((*node)(nil))
@@ -145,6 +140,3 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	out.Attr.Ino = t.StableAttr().Ino
 	return t.EmbeddedInode(), 0
 }
-
-// removeTree deletes a staged entry in the work directory.
-func removeTree(p string) error { return os.RemoveAll(p) }

@@ -144,7 +144,9 @@ func MountOverlay(r *MountRequest, mountpoint string) error {
 	return nil
 }
 
-// escapeOverlay escapes the separators of overlayfs mount data.
-func escapeOverlay(p string) string {
-	return strings.NewReplacer(`\`, `\\`, `:`, `\:`, `,`, `\,`).Replace(p)
-}
+// EscapeOption escapes a path for a mount option value ("lowerdir=",
+// "upperdir=", ...): a backslash before every ':', ',' and '\'. Both
+// unionmount's -o (ParseMountOptions) and kernel overlayfs read it.
+func EscapeOption(p string) string { return optionEscaper.Replace(p) }
+
+var optionEscaper = strings.NewReplacer(`\`, `\\`, `:`, `\:`, `,`, `\,`)

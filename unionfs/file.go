@@ -45,37 +45,34 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		if n.u.passthroughWanted() {
 			n.lowerPT = true
 		}
-		return n.u.newFile(n, fd, false), fuse.FOPEN_KEEP_CACHE, 0
+		return n.u.newFile(n, fd, false, n.u.passthroughWanted()), fuse.FOPEN_KEEP_CACHE, 0
 	}
 	p := n.u.upperPath(rel)
 	fd, err := -1, error(unix.EACCES)
 	if n.u.passthroughWanted() {
 		fd, err = unix.Open(p, oflags&^unix.O_ACCMODE|unix.O_RDWR, 0)
 	}
-	if err != nil {
+	rdwr := err == nil
+	if !rdwr {
 		fd, err = unix.Open(p, oflags, 0)
 	}
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return n.u.newFile(n, fd, true), fuse.FOPEN_KEEP_CACHE, 0
+	return n.u.newFile(n, fd, true, rdwr), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // passthroughWanted reports whether handles should offer passthrough.
 func (u *Union) passthroughWanted() bool { return u.opts.passthrough != PassthroughOff }
 
-// newFile wraps fd in a handle; with passthrough it offers the fd to the
-// kernel. A handle on an upper file holds an O_RDWR descriptor when it can
-// (see "Passthrough" in the package doc).
-func (u *Union) newFile(n *node, fd int, upper bool) fs.FileHandle {
+// newFile wraps fd in a handle that offers fd to the kernel for
+// passthrough when pass is set: for a lower file, whenever passthrough is
+// wanted; for an upper file, only when fd is O_RDWR (see "Passthrough" in
+// the package doc).
+func (u *Union) newFile(n *node, fd int, upper, pass bool) fs.FileHandle {
 	f := &file{n: n, fd: fd, writable: upper}
-	if !u.passthroughWanted() {
+	if !pass {
 		return f
-	}
-	if upper {
-		if acc, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || acc&unix.O_ACCMODE != unix.O_RDWR {
-			return f
-		}
 	}
 	return &ptFile{file: f}
 }

@@ -130,3 +130,26 @@ func FuzzParseIDMap(f *testing.F) {
 		}
 	})
 }
+
+// TestEscapeOptionRoundTrip: what EscapeOption writes, ParseMountOptions
+// reads back, for paths holding every separator.
+func TestEscapeOptionRoundTrip(t *testing.T) {
+	cases := []struct{ name, path string }{
+		{name: "plain", path: "/var/lib/layer"},
+		{name: "colon", path: "/a:b"},
+		{name: "comma", path: "/a,b"},
+		{name: "backslash", path: `/a\b`},
+		{name: "all", path: `/x\:,y\\`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := ParseMountOptions([]string{"lowerdir=" + EscapeOption(c.path) + ":/second,upperdir=" + EscapeOption(c.path+"u") + ",workdir=/w"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{c.path, "/second"}; !reflect.DeepEqual(r.Config.Lowers, want) || r.Config.Upper != c.path+"u" {
+				t.Errorf("read back lowers %q upper %q, want %q and %q", r.Config.Lowers, r.Config.Upper, want, c.path+"u")
+			}
+		})
+	}
+}

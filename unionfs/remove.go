@@ -2,6 +2,7 @@ package unionfs
 
 import (
 	"context"
+	"os"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -65,7 +66,7 @@ func (n *node) remove(ctx context.Context, name string, dir bool) error {
 		if err := n.u.writer.Replace(upperDir, name, moved); err != nil {
 			return err
 		}
-		return removeTree(moved)
+		return os.RemoveAll(moved)
 	}
 	p := upperDir + "/" + name
 	if !dir {
@@ -80,5 +81,5 @@ func (n *node) remove(ctx context.Context, name string, dir bool) error {
 	if err := unix.Rename(p, moved); err != nil {
 		return err
 	}
-	return removeTree(moved)
+	return os.RemoveAll(moved)
 }

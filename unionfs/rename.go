@@ -2,6 +2,7 @@ package unionfs
 
 import (
 	"context"
+	"os"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -100,7 +101,7 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return err
 	}
 	if moved != "" {
-		if err := removeTree(moved); err != nil {
+		if err := os.RemoveAll(moved); err != nil {
 			return err
 		}
 	}

@@ -541,11 +541,11 @@ func fsLog(fd int) string {
 func mountOverlayLegacy(mnt string, lowers []string, upper, work string, userxattr, ro bool) error {
 	esc := make([]string, len(lowers))
 	for i, l := range lowers {
-		esc[i] = escapeOverlay(l)
+		esc[i] = EscapeOption(l)
 	}
 	data := []string{"lowerdir=" + strings.Join(esc, ":")}
 	if upper != "" {
-		data = append(data, "upperdir="+escapeOverlay(upper), "workdir="+escapeOverlay(work))
+		data = append(data, "upperdir="+EscapeOption(upper), "workdir="+EscapeOption(work))
 	}
 	if userxattr {
 		data = append(data, "userxattr")

@@ -35,7 +35,7 @@ func (n *node) listAt(rel string) ([]fuse.DirEntry, error) {
 				continue
 			}
 			seen[d.Name] = struct{}{}
-			out = append(out, fuse.DirEntry{Name: d.Name, Mode: d.Mode(), Ino: n.direntIno(layer, d)})
+			out = append(out, fuse.DirEntry{Name: d.Name, Mode: d.Mode(), Ino: n.direntIno(rel, layer, d, len(dirs) > 0)})
 		}
 		for name := range wh {
 			hidden[name] = struct{}{}
@@ -55,12 +55,32 @@ func (n *node) listAt(rel string) ([]fuse.DirEntry, error) {
 	return out, nil
 }
 
-// direntIno is the inode number readdir reports. It matches st_ino except
-// for copied-up files and lower hard links, whose numbers need a lookup;
-// readdirplus, which the kernel uses by default, carries the looked-up one.
-func (n *node) direntIno(layer int, d whiteout.Dirent) uint64 {
+// direntIno is the inode number readdir reports for d, found in layer
+// under the directory rel; merged says the directory has lower layers. It
+// is the st_ino a lookup gives (see "Inode numbers" in the package doc):
+// the kernel puts it in d_ino even with readdirplus. Two kinds of upper
+// entries need more than the dirent: a regular file may carry the origin
+// of a copy-up, and a directory that also exists below takes its number
+// from the lower one. Lower entries and other upper entries need nothing
+// more, so listing a lower tree costs no extra system call.
+func (n *node) direntIno(rel string, layer int, d whiteout.Dirent, merged bool) uint64 {
+	path := join(rel, d.Name)
 	st := unix.Stat_t{Ino: d.Ino, Nlink: 1, Mode: d.Mode()}
-	return n.u.ino.ino(layer, &st, "")
+	if layer == 0 {
+		switch d.Type {
+		case unix.DT_REG:
+			if ino, ok := whiteout.Origin(n.u.upperPath(path)); ok {
+				return ino
+			}
+		case unix.DT_DIR:
+			if merged {
+				if e, err := n.find(rel, d.Name); err == nil {
+					return n.identity(e, path).Ino
+				}
+			}
+		}
+	}
+	return n.u.ino.ino(layer, &st, path)
 }
 
 var _ = (fs.NodeOpendirHandler)((*node)(nil))

@@ -54,6 +54,11 @@
 // directory, or of the upper one if none. A copied-up file keeps the number
 // it had: copy-up stores it in the origin xattr.
 //
+// Readdir's d_ino is the same number. Lower entries and plain upper ones
+// take it from the dirent; an upper regular file is checked for an origin
+// xattr, and an upper directory of a merged directory is looked up, so
+// only upper entries cost a system call more when listed.
+//
 // go-fuse treats a (number, generation) pair as one kernel inode, so the
 // generation tells apart inodes that share st_ino: each name of a file
 // hard-linked in a lower layer (its generation is hashed from layer, inode

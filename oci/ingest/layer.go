@@ -57,7 +57,7 @@ func (w *layerWriter) write(ctx context.Context, l ispec.Descriptor, diffID dige
 	if err != nil {
 		uerr = err
 	} else {
-		lim := &limitReader{r: dr, n: oci.MaxUncompressed(l.Size)}
+		lim := layer.Limit(dr, oci.MaxUncompressed(l.Size))
 		tarStream := io.TeeReader(lim, diffHash)
 		_, uerr = layer.Unpack(ctx, tarStream, tmp, layer.WithWhiteoutWriter(w.wh), layer.WithWarn(w.o.warn))
 		if uerr == nil {
@@ -110,23 +110,5 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		p.last = p.n
 		p.report(oci.StatusDownloading, p.n)
 	}
-	return n, err
-}
-
-// limitReader fails with oci.ErrTooLarge after n bytes.
-type limitReader struct {
-	r io.Reader
-	n int64
-}
-
-func (l *limitReader) Read(b []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("decompressed layer: %w", oci.ErrTooLarge)
-	}
-	if int64(len(b)) > l.n {
-		b = b[:l.n]
-	}
-	n, err := l.r.Read(b)
-	l.n -= int64(n)
 	return n, err
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/lamina-dev/lamina/oci/store"
+	"github.com/opencontainers/go-digest"
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -252,3 +253,46 @@ func storeIsEmpty(t *testing.T, st *store.Store) {
 		}
 	}
 }
+
+// rewriteTar copies the tar file p with the content of member name passed
+// through f.
+func rewriteTar(t testing.TB, p, member string, f func([]byte) []byte) string {
+	t.Helper()
+	in, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var buf bytes.Buffer
+	tr, tw := tar.NewReader(in), tar.NewWriter(&buf)
+	found := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		if h.Name == member {
+			b, found = f(b), true
+			h.Size = int64(len(b))
+		}
+		tw.WriteHeader(h)
+		tw.Write(b)
+	}
+	tw.Close()
+	if !found {
+		t.Fatalf("%s has no member %s", p, member)
+	}
+	out := filepath.Join(t.TempDir(), "rewritten.tar")
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type storeT = store.Store
+
+func digestT(h v1.Hash) digest.Digest { return digest.Digest(h.String()) }

@@ -68,7 +68,8 @@ func putLayerTar(st *store.Store, s sink, d digest.Digest, size int64, mediaType
 	}
 	defer f.Close()
 	bv := d.Verifier()
-	dr, err := layer.Decompress(io.TeeReader(f, bv), comp)
+	body := io.TeeReader(f, bv)
+	dr, err := layer.Decompress(body, comp)
 	if err != nil {
 		return fmt.Errorf("read blob %s: %w", d, err)
 	}
@@ -80,15 +81,17 @@ func putLayerTar(st *store.Store, s sink, d digest.Digest, size int64, mediaType
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	dv := diffID.Verifier()
-	n, err := io.Copy(io.MultiWriter(tmp, dv), layer.Limit(dr, oci.MaxUncompressed(size)))
-	if err != nil {
-		return fmt.Errorf("decompress layer %s: %w", d, err)
-	}
-	if _, err := io.Copy(io.Discard, f); err != nil { // the rest of the blob, for its digest
+	n, derr := io.Copy(io.MultiWriter(tmp, dv), layer.Limit(dr, oci.MaxUncompressed(size)))
+	// Read the rest of the blob, so that a corrupt blob is reported as a
+	// digest mismatch rather than as whatever it broke in the decompressor.
+	if _, err := io.Copy(io.Discard, body); err != nil {
 		return fmt.Errorf("read blob %s: %w", d, err)
 	}
 	if !bv.Verified() {
 		return fmt.Errorf("read blob %s: stored content does not match its digest: %w", d, oci.ErrDigestMismatch)
+	}
+	if derr != nil {
+		return fmt.Errorf("decompress layer %s: %w", d, derr)
 	}
 	if !dv.Verified() {
 		return fmt.Errorf("decompress layer %s: content does not match diff_id %s: %w", d, diffID, oci.ErrDigestMismatch)

@@ -3,6 +3,7 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -79,6 +80,9 @@ func indexTar(f *os.File) (map[string]tarFile, error) {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("index archive: %w: truncated", ErrNotArchive)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("index archive: %w: %v", ErrNotArchive, err)
@@ -196,6 +200,9 @@ func spool(r io.Reader, tmpDir string) (source, error) {
 		return nil, err
 	}
 	if _, err := io.Copy(f, dr); err != nil {
+		if comp != layer.Uncompressed { // a corrupt or truncated compressed stream
+			return fail(fmt.Errorf("decompress archive: %w: %v", ErrNotArchive, err))
+		}
 		return fail(fmt.Errorf("read archive: %w", err))
 	}
 	files, err := indexTar(f)

@@ -63,7 +63,9 @@ func TestLoadErrors(t *testing.T) {
 		}, ErrNotArchive, false},
 		{"empty directory", func(t *testing.T) string { return t.TempDir() }, ErrNotArchive, false},
 		{"gzip of garbage", func(t *testing.T) string { return file(t, "\x1f\x8b\x08\x00garbage") }, ErrNotArchive, false},
-		{"truncated oci-archive", func(t *testing.T) string { return truncate(t, tarDir(t, makeLayout(t, []v1.Image{img}, []string{ref}))) }, ErrNotArchive, false},
+		{"truncated oci-archive", func(t *testing.T) string {
+			return truncate(t, tarDir(t, makeLayout(t, []v1.Image{img}, []string{ref})))
+		}, ErrNotArchive, false},
 		{"truncated docker save", func(t *testing.T) string { return truncate(t, writeDockerSave(t, map[string]v1.Image{ref: img})) }, ErrNotArchive, false},
 		{"missing layer blob", func(t *testing.T) string {
 			return layoutWith(t, func(dir string, m *v1.Manifest) { os.Remove(blob(dir, m.Layers[1].Digest)) })

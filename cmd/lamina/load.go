@@ -31,6 +31,11 @@ corrupt, truncated or misses a blob stores nothing.`,
   lamina load -i multi.tar --platform linux/arm64`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if tag != "" {
+				if _, err := store.NormalizeRef(tag); err != nil {
+					return fmt.Errorf("--tag: %w", err)
+				}
+			}
 			st, err := store.Open(root)
 			if err != nil {
 				return err

@@ -36,6 +36,11 @@ func Load(ctx context.Context, st *store.Store, path string, opts ...Option) ([]
 	for _, f := range opts {
 		f(&o)
 	}
+	if o.tag != "" {
+		if _, err := store.NormalizeRef(o.tag); err != nil {
+			return nil, fmt.Errorf("load %s: tag: %w", path, err)
+		}
+	}
 	src, err := openSource(path, o.stdin, st.TempDir())
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)

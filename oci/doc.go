@@ -157,7 +157,9 @@
 //     "org.opencontainers.image.ref.name", normalised like a user-typed ref
 //     (a bare "busybox" is index.docker.io/library/busybox:latest). An
 //     unnamed entry of a docker 25+ archive takes the RepoTags of the
-//     manifest.json entry with the same config.
+//     manifest.json entry with the same config. When several entries carry
+//     the same name (one image per platform), the one whose descriptor
+//     platform matches keeps it and the others are not loaded.
 //   - docker save: each manifest.json entry is an image named by its
 //     RepoTags. Such archives have no manifests, so lamina writes an OCI
 //     image manifest (application/vnd.oci.image.manifest.v1+json, config

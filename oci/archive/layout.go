@@ -3,6 +3,7 @@ package archive
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/lamina-dev/lamina/oci"
@@ -59,6 +60,9 @@ func readLayout(src source, want v1.Platform) ([]*image, error) {
 		if err != nil {
 			return nil, err
 		}
+		if plat == nil {
+			plat = d.Platform
+		}
 		if im := byDigest[md.Digest]; im != nil {
 			im.in.Refs = append(im.in.Refs, refs...)
 			continue
@@ -71,7 +75,44 @@ func readLayout(src source, want v1.Platform) ([]*image, error) {
 		byDigest[md.Digest] = im
 		out = append(out, im)
 	}
-	return out, nil
+	return pickPlatforms(out, want)
+}
+
+// pickPlatforms resolves a ref that several top-level entries claim (a
+// layout listing one image per platform under one name): the entry for want
+// keeps it, the others lose it and are dropped if left without a name.
+func pickPlatforms(imgs []*image, want v1.Platform) ([]*image, error) {
+	claims := map[string][]*image{}
+	for _, im := range imgs {
+		for _, r := range im.in.Refs {
+			claims[r] = append(claims[r], im)
+		}
+	}
+	lost := map[*image]bool{}
+	for r, ims := range claims {
+		if len(ims) < 2 {
+			continue
+		}
+		var match *image
+		for _, im := range ims {
+			if im.in.Platform != nil && toV1(im.in.Platform).Satisfies(want) {
+				if match != nil {
+					return nil, fmt.Errorf("read index.json: %s names several images for platform %s: %w", r, want.String(), oci.ErrMalformedManifest)
+				}
+				match = im
+			}
+		}
+		if match == nil {
+			return nil, fmt.Errorf("read index.json: %s: no image for platform %s: %w", r, want.String(), oci.ErrNotFound)
+		}
+		for _, im := range ims {
+			if im != match {
+				im.in.Refs = slices.DeleteFunc(im.in.Refs, func(x string) bool { return x == r })
+				lost[im] = true
+			}
+		}
+	}
+	return slices.DeleteFunc(imgs, func(im *image) bool { return lost[im] && len(im.in.Refs) == 0 }), nil
 }
 
 // layoutRefs returns the normalised name of an index.json entry: its

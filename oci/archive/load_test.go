@@ -275,3 +275,37 @@ func TestLoadPlatformIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadPlatformEntries loads a layout that lists one image per platform
+// under one name, as some tools write it.
+func TestLoadPlatformEntries(t *testing.T) {
+	host := testImage(t, true)
+	other := testImage(t, true, tarOf(t, "other/", "", "other/f", "arch"))
+	otherArch := "arm64"
+	if runtime.GOARCH == "arm64" {
+		otherArch = "amd64"
+	}
+	dir := makeLayout(t, nil, nil)
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := layout.WithAnnotations(map[string]string{ispec.AnnotationRefName: "multi:v1"})
+	if err := p.AppendImage(other, ann, layout.WithPlatform(v1.Platform{OS: "linux", Architecture: otherArch})); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(host, ann, layout.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH})); err != nil {
+		t.Fatal(err)
+	}
+	st := newStore(t)
+	got, err := Load(ctxT(t), st, dir)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if len(got) != 1 || got[0].Descriptor.Digest.String() != digestOf(t, host) {
+		t.Fatalf("Load = %+v, want only the host image %s", got, digestOf(t, host))
+	}
+	if _, err := Load(ctxT(t), newStore(t), dir, WithPlatform(v1.Platform{OS: "windows", Architecture: "amd64"})); !errors.Is(err, oci.ErrNotFound) {
+		t.Errorf("Load for an absent platform: %v, want ErrNotFound", err)
+	}
+}

@@ -146,7 +146,8 @@
 // make an OCI layout (docker 25+ archives also have one, and it wins over
 // their manifest.json, keeping the manifests' digests), else "manifest.json"
 // a docker archive. A tar file is read in place: one pass over its headers
-// records where each file starts; standard input and compressed tars are
+// records where each regular file (or hard link to one) starts; other entry
+// types are ignored; standard input and compressed tars are
 // first copied (decompressed) to tmp/load-*.
 //
 //   - OCI layout: every index.json entry is an image; an entry naming an

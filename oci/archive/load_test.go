@@ -1,10 +1,12 @@
 package archive
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -307,5 +309,53 @@ func TestLoadPlatformEntries(t *testing.T) {
 	}
 	if _, err := Load(ctxT(t), newStore(t), dir, WithPlatform(v1.Platform{OS: "windows", Architecture: "amd64"})); !errors.Is(err, oci.ErrNotFound) {
 		t.Errorf("Load for an absent platform: %v, want ErrNotFound", err)
+	}
+}
+
+// TestLoadHardLinkedBlob loads an oci-archive whose layer blob is a hard
+// link to an earlier entry, as tar writes files with several names.
+func TestLoadHardLinkedBlob(t *testing.T) {
+	img := testImage(t, true)
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := "blobs/sha256/" + m.Layers[0].Digest.Hex
+	in, err := os.Open(tarDir(t, makeLayout(t, []v1.Image{img}, []string{"links:v1"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var buf bytes.Buffer
+	tr, tw := tar.NewReader(in), tar.NewWriter(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		if h.Name == blob {
+			tw.WriteHeader(&tar.Header{Name: "stash", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b))})
+			tw.Write(b)
+			tw.WriteHeader(&tar.Header{Name: blob, Typeflag: tar.TypeLink, Linkname: "stash"})
+			continue
+		}
+		tw.WriteHeader(h)
+		tw.Write(b)
+	}
+	tw.Close()
+	p := filepath.Join(t.TempDir(), "links.tar")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := newStore(t)
+	if _, err := Load(ctxT(t), st, p); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if g, w := diffIDs(t, st, "links:v1"), imgDiffIDs(t, img); !slices.Equal(g, w) {
+		t.Errorf("diff_ids %v, want %v", g, w)
 	}
 }

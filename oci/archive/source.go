@@ -92,6 +92,13 @@ func indexTar(f *os.File) (map[string]tarFile, error) {
 		case tar.TypeReg:
 		case tar.TypeDir, tar.TypeXGlobalHeader:
 			continue
+		case tar.TypeLink: // the content of an earlier file under another name
+			if t, ok := files[path.Clean(strings.TrimPrefix(h.Linkname, "./"))]; ok {
+				files[name] = t
+			} else {
+				delete(files, name)
+			}
+			continue
 		default:
 			delete(files, name) // a symlink or other entry hides an earlier file
 			continue

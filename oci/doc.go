@@ -175,8 +175,9 @@
 // then each image goes through the same path as a pull (oci/ingest), which
 // checks the digests again while streaming and the diff_ids while unpacking.
 // So an archive that is not an image, truncated, missing a blob or holding a
-// wrong digest leaves the store as it was; a wrong diff_id leaves no ref, at
-// most verified layers of other images for GC.
+// wrong digest leaves the store as it was; a wrong diff_id leaves no ref to
+// that image (earlier images of the archive stay loaded), at most verified
+// layers for GC.
 //
 // Save writes the given refs as an OCI layout ("oci-layout", each blob once
 // as blobs/sha256/<hex>, then index.json with one entry per ref whose

@@ -29,8 +29,10 @@ type Loaded struct {
 // ErrNoName). All names, manifests, configs and layer digests are checked
 // before anything is written, so an archive that is not readable, truncated,
 // misses a blob or has a blob with the wrong digest stores nothing; a layer
-// whose diff_id is wrong is found while unpacking, and then no ref is added
-// (verified layers already published stay, unreferenced, for GC).
+// whose diff_id is wrong is found while unpacking, and then that image gets
+// no ref (verified layers already published stay, unreferenced, for GC);
+// images of the archive loaded before it stay loaded and are returned with
+// the error.
 func Load(ctx context.Context, st *store.Store, path string, opts ...Option) ([]Loaded, error) {
 	o := defaults()
 	for _, f := range opts {

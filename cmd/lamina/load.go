@@ -8,6 +8,7 @@ import (
 	"github.com/lamina-dev/lamina/oci/archive"
 	"github.com/lamina-dev/lamina/oci/store"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 func init() { register(newLoadCmd) }
@@ -40,12 +41,8 @@ corrupt, truncated or misses a blob stores nothing.`,
 			if err != nil {
 				return err
 			}
-			if input == "-" {
-				if f, ok := cmd.InOrStdin().(*os.File); ok {
-					if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-						return fmt.Errorf("load: standard input is a terminal; give -i FILE or pipe an archive in")
-					}
-				}
+			if input == "-" && isTerminal(cmd.InOrStdin()) {
+				return fmt.Errorf("load: standard input is a terminal; give -i FILE or pipe an archive in")
 			}
 			out := cmd.OutOrStdout()
 			opts := []archive.Option{
@@ -76,4 +73,15 @@ corrupt, truncated or misses a blob stores nothing.`,
 	f.StringVar(&tag, "tag", "", "name for the image of an archive that holds exactly one image")
 	f.StringVar(&platform, "platform", "", "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host)")
 	return cmd
+}
+
+// isTerminal reports whether s is a terminal, where an archive must not be
+// read from or written to.
+func isTerminal(s any) bool {
+	f, ok := s.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

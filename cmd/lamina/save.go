@@ -33,6 +33,9 @@ each image's org.opencontainers.image.ref.name is its full ref, as
 			if err != nil {
 				return fmt.Errorf("--format: %w", err)
 			}
+			if output == "-" && isTerminal(cmd.OutOrStdout()) {
+				return fmt.Errorf("save: standard output is a terminal; give -o PATH or redirect it")
+			}
 			st, err := store.Open(root)
 			if err != nil {
 				return err

@@ -8,7 +8,11 @@
 //     "Store layout", "Crash safety" and "Locking").
 //   - oci/layer: turning one uncompressed layer tar into a layer directory
 //     ("Unpack").
+//   - oci/ingest: writing one image into a store, verified and unpacked;
+//     the path shared by pull and load ("Crash safety").
 //   - oci/pull: fetching an image from a registry into a store ("Pull").
+//   - oci/archive: importing images from OCI layouts and docker save
+//     archives, and exporting them ("Load and save").
 //
 // # Vocabulary
 //
@@ -40,10 +44,13 @@
 //	                         chosen for, and the annotation
 //	                         "org.opencontainers.image.ref.name" holding the full
 //	                         ref. Entries are sorted by ref; a ref appears once.
-//	blobs/sha256/<hex>       blob content, byte for byte as the registry served it
-//	                         and verified against <hex>, mode 0644: the image
-//	                         manifest, the config and every compressed layer
-//	                         this store unpacked.
+//	blobs/sha256/<hex>       blob content, byte for byte as the registry or
+//	                         archive held it and verified against <hex>, mode
+//	                         0644: the image manifest, the config and every
+//	                         layer blob (compressed or not) this store
+//	                         unpacked. For an image loaded from a docker save
+//	                         archive, the manifest is one lamina wrote (see
+//	                         "Load and save").
 //	layers/<diff_id hex>/    the unpacked layer directory (see "Unpack")
 //	containers/<id>/         one union mount made by "lamina mount" or "lamina run":
 //	  container.json           {"id","ref","manifest","layers":[diff_id...],
@@ -54,7 +61,11 @@
 //	  rootfs/                  lamina run: the union's mountpoint
 //	  bundle/config.json       lamina run: the runtime bundle (package engine)
 //	tmp/                     staging: temporary files and directories named
-//	                         "<kind>-<random>", never referenced by anything
+//	                         "<kind>-<random>", never referenced by anything:
+//	                         blob-, layer-, file-, index-, trash-; load- (an
+//	                         archive read from standard input or decompressed,
+//	                         removed when load ends); save- (a layer
+//	                         decompressed for a docker archive, removed at once)
 //	lock                     empty; flock(2) target for content writers and GC
 //	index.lock               empty; flock(2) target for index.json updates
 //
@@ -125,6 +136,60 @@
 // rejected, and so is one whose uncompressed size exceeds
 // MaxUncompressed(descriptor size): a bound on decompression bombs.
 // Progress is reported through a callback, never printed by the library.
+//
+// # Load and save
+//
+// Load (oci/archive) reads an OCI image layout directory, the same packed as
+// a tar (oci-archive), or a docker save tarball, from a path or standard
+// input. The format is found from the content: a directory, or a tar (plain,
+// gzip or zstd, told by magic bytes); then "oci-layout" plus "index.json"
+// make an OCI layout (docker 25+ archives also have one, and it wins over
+// their manifest.json, keeping the manifests' digests), else "manifest.json"
+// a docker archive. A tar file is read in place: one pass over its headers
+// records where each regular file (or hard link to one) starts; other entry
+// types are ignored; standard input and compressed tars are
+// first copied (decompressed) to tmp/load-*.
+//
+//   - OCI layout: every index.json entry is an image; an entry naming an
+//     index (or a Docker manifest list, nested at most 4 deep) yields the
+//     image for the chosen platform (the host's by default), recorded in
+//     index.json's descriptor as for a pull. Its name is the entry's
+//     "io.containerd.image.name" annotation if present, else its
+//     "org.opencontainers.image.ref.name", normalised like a user-typed ref
+//     (a bare "busybox" is index.docker.io/library/busybox:latest). An
+//     unnamed entry of a docker 25+ archive takes the RepoTags of the
+//     manifest.json entry with the same config. When several entries carry
+//     the same name (one image per platform), the one whose descriptor
+//     platform matches keeps it and the others are not loaded.
+//   - docker save: each manifest.json entry is an image named by its
+//     RepoTags. Such archives have no manifests, so lamina writes an OCI
+//     image manifest (application/vnd.oci.image.manifest.v1+json, config
+//     media type application/vnd.oci.image.config.v1+json) whose layers are
+//     the archive's layer files byte for byte, with the media type of their
+//     content (tar, tar+gzip or tar+zstd) and their sha256. A file named by
+//     a digest ("blobs/sha256/<hex>", "<hex>.json") must have that digest.
+//
+// Every image must have a name (or be the single image of the archive and
+// get one from --tag). Names, manifests and configs are checked and every
+// layer file is hashed against its descriptor before anything is written;
+// then each image goes through the same path as a pull (oci/ingest), which
+// checks the digests again while streaming and the diff_ids while unpacking.
+// So an archive that is not an image, truncated, missing a blob or holding a
+// wrong digest leaves the store as it was; a wrong diff_id leaves no ref to
+// that image (earlier images of the archive stay loaded), at most verified
+// layers for GC.
+//
+// Save writes the given refs as an OCI layout ("oci-layout", each blob once
+// as blobs/sha256/<hex>, then index.json with one entry per ref whose
+// org.opencontainers.image.ref.name is the full ref), the same as a tar
+// (oci-archive: directory entries, then files, mode 0644, owner 0, time the
+// epoch), or a docker save tarball (docker-archive: the config and one
+// uncompressed tar per layer as blobs/sha256/<hex of config or diff_id>, then
+// manifest.json with Config, RepoTags and Layers). Every blob copied is
+// checked against its digest, and a layer decompressed for a docker archive
+// against its diff_id. A directory or file is written under a temporary
+// name beside the target and renamed into place when complete; the target
+// must not exist.
 //
 // # Unpack
 //

@@ -2,13 +2,18 @@ package tests
 
 import (
 	"archive/tar"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/lamina-dev/lamina/oci/store"
 )
 
@@ -65,23 +70,79 @@ var mountImageLayers = [][]imgEntry{
 	},
 }
 
-// TestImageMount pulls an image with "lamina pull", mounts it with "lamina
-// mount" for each driver, compares the merged tree with an independent
-// flattening of the layers, writes through the mount and unmounts with
-// "lamina umount".
+// TestImageMount gets an image into a store in every way lamina can, mounts
+// it with "lamina mount" for each driver, compares the merged tree with an
+// independent flattening of the layers, writes through the mount and
+// unmounts with "lamina umount". The ways: "lamina pull" from a registry;
+// "lamina load" of a docker save tarball and of an OCI layout, both written
+// by go-containerregistry; and the round trip "lamina save --format
+// oci-archive -o - | lamina load" from a pulled store.
 func TestImageMount(t *testing.T) {
 	requireRoot(t)
-	watchdog(t, 50*time.Second)
+	watchdog(t, 4*time.Minute)
 	lamina := buildLamina(t)
 	host := startMemRegistry(t)
 	ref := host + "/lamina/mounttest:v1"
-	pushImage(t, ref, v1.Config{Cmd: []string{"/bin/sh"}}, mountImageLayers...)
+	img := pushImage(t, ref, v1.Config{Cmd: []string{"/bin/sh"}}, mountImageLayers...)
 	want := flatten(mountImageLayers...)
 
-	root := t.TempDir()
-	if r := runCmd(t, 30*time.Second, lamina, "pull", "--root", root, ref); r.code != 0 {
-		t.Fatalf("lamina pull: exit %d (%v)\n%s%s", r.code, r.err, r.stdout, r.stderr)
+	pull := func(t *testing.T, root string) {
+		if r := runCmd(t, 30*time.Second, lamina, "pull", "--root", root, ref); r.code != 0 {
+			t.Fatalf("lamina pull: exit %d (%v)\n%s%s", r.code, r.err, r.stdout, r.stderr)
+		}
 	}
+	load := func(t *testing.T, root, input string) {
+		if r := runCmd(t, 30*time.Second, lamina, "load", "--root", root, "-i", input); r.code != 0 {
+			t.Fatalf("lamina load: exit %d (%v)\n%s%s", r.code, r.err, r.stdout, r.stderr)
+		}
+	}
+	for _, src := range []struct {
+		name string
+		put  func(t *testing.T, root string)
+	}{
+		{"pull", pull},
+		{"load docker-archive", func(t *testing.T, root string) {
+			p := filepath.Join(t.TempDir(), "image.tar")
+			tag, err := name.NewTag(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tarball.WriteToFile(p, tag, img); err != nil {
+				t.Fatal(err)
+			}
+			load(t, root, p)
+		}},
+		{"load oci layout", func(t *testing.T, root string) {
+			dir := filepath.Join(t.TempDir(), "layout")
+			lp, err := layout.Write(dir, empty.Index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": ref})); err != nil {
+				t.Fatal(err)
+			}
+			load(t, root, dir)
+		}},
+		{"save and load oci-archive", func(t *testing.T, root string) {
+			other := t.TempDir()
+			pull(t, other)
+			pipe := fmt.Sprintf("%q save --root %q --format oci-archive -o - %q | %q load --root %q", lamina, other, ref, lamina, root)
+			if r := runCmd(t, 60*time.Second, "/bin/bash", "-o", "pipefail", "-c", pipe); r.code != 0 {
+				t.Fatalf("%s: exit %d (%v)\n%s%s", pipe, r.code, r.err, r.stdout, r.stderr)
+			}
+		}},
+	} {
+		t.Run(src.name, func(t *testing.T) {
+			root := t.TempDir()
+			src.put(t, root)
+			checkImageMount(t, lamina, root, ref, want)
+		})
+	}
+}
+
+// checkImageMount mounts ref from the store at root with each driver and
+// checks the merged tree against want, writes through it and unmounts.
+func checkImageMount(t *testing.T, lamina, root, ref string, want map[string]node) {
 	st, err := store.Open(root)
 	if err != nil {
 		t.Fatal(err)

@@ -54,3 +54,25 @@ func Decompress(r io.Reader, c Compression) (io.ReadCloser, error) {
 	}
 	return io.NopCloser(r), nil
 }
+
+// Limit returns a reader of r that fails with oci.ErrTooLarge once more
+// than n bytes are read: the bound on a decompressed layer (see
+// oci.MaxUncompressed).
+func Limit(r io.Reader, n int64) io.Reader { return &limitReader{r: r, n: n} }
+
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(b []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, fmt.Errorf("decompressed layer: %w", oci.ErrTooLarge)
+	}
+	if int64(len(b)) > l.n {
+		b = b[:l.n]
+	}
+	n, err := l.r.Read(b)
+	l.n -= int64(n)
+	return n, err
+}

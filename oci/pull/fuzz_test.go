@@ -14,6 +14,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/lamina-dev/lamina/oci"
+	"github.com/lamina-dev/lamina/oci/ingest"
 	"github.com/lamina-dev/lamina/oci/layer"
 	"github.com/lamina-dev/lamina/oci/store"
 	"github.com/opencontainers/go-digest"
@@ -135,7 +136,7 @@ func FuzzParseManifest(f *testing.F) {
 		f.Add([]byte(s[1]))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		m, mt, err := parseManifest(raw)
+		m, mt, err := ingest.ParseManifest(raw)
 		if err != nil {
 			if !isSentinel(err, oci.ErrMalformedManifest, oci.ErrUnsupportedMediaType) {
 				t.Fatalf("untyped error: %v", err)

@@ -2,7 +2,6 @@ package pull
 
 import (
 	"net/http"
-	"runtime"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -25,12 +24,8 @@ type options struct {
 
 // defaults holds every default in one place.
 func defaults() options {
-	p := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
-	if runtime.GOARCH == "arm64" {
-		p.Variant = "v8"
-	}
 	return options{
-		platform:  p,
+		platform:  oci.HostPlatform(),
 		progress:  func(oci.Progress) {},
 		warn:      func(string) {},
 		jobs:      3,

@@ -5,15 +5,12 @@ package pull
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -21,12 +18,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/lamina-dev/lamina/oci"
-	"github.com/lamina-dev/lamina/oci/layer"
+	"github.com/lamina-dev/lamina/oci/ingest"
 	"github.com/lamina-dev/lamina/oci/store"
-	"github.com/lamina-dev/lamina/whiteout"
 	"github.com/opencontainers/go-digest"
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
 )
 
 // Result describes a pulled image.
@@ -93,113 +88,38 @@ func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*R
 	if d, ok := r.(name.Digest); ok && !desc.MediaType.IsIndex() && d.DigestStr() != mdig.String() {
 		return nil, &oci.DigestError{What: "manifest", Want: d.DigestStr(), Got: mdig.String()}
 	}
-	m, mt, err := parseManifest(raw)
-	if err != nil {
+	// Checked before go-containerregistry parses it again for the config,
+	// so that a bad manifest is reported as such.
+	if _, _, err := ingest.ParseManifest(raw); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", r.Name(), err)
 	}
 	rawCfg, err := img.RawConfigFile() // parses raw again, go-containerregistry's way
 	if err != nil {
 		return nil, contentErr("pull "+r.Name()+": config", err)
 	}
-	if got := digest.FromBytes(rawCfg); got != m.Config.Digest {
-		return nil, &oci.DigestError{What: "config", Want: m.Config.Digest.String(), Got: got.String()}
+	in := ingest.Image{Manifest: raw, Config: rawCfg, Refs: []string{r.Name()}}
+	if desc.MediaType.IsIndex() {
+		p := o.platform
+		in.Platform = &ispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}
 	}
-	var cfg ispec.Image
-	if err := json.Unmarshal(rawCfg, &cfg); err != nil {
-		return nil, fmt.Errorf("pull %s: config: %w: %v", r.Name(), oci.ErrMalformedManifest, err)
-	}
-	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return nil, fmt.Errorf("pull %s: %d layers but %d diff_ids: %w", r.Name(), len(m.Layers), len(cfg.RootFS.DiffIDs), oci.ErrMalformedManifest)
-	}
-	comps := make([]layer.Compression, len(m.Layers))
-	for i, l := range m.Layers {
-		if comps[i], err = layer.CompressionOf(l.MediaType); err != nil {
-			return nil, fmt.Errorf("pull %s: layer %s: %w", r.Name(), l.Digest, err)
+	open := func(ctx context.Context, l ispec.Descriptor) (io.ReadCloser, error) {
+		ropts := append(ropts[:len(ropts):len(ropts)], remote.WithContext(ctx))
+		rl, err := remote.Layer(r.Context().Digest(l.Digest.String()), ropts...)
+		if err != nil {
+			return nil, registryErr("fetch", err)
 		}
-		if err := l.Digest.Validate(); err != nil || l.Digest.Algorithm() != digest.SHA256 {
-			return nil, fmt.Errorf("pull %s: layer digest %q: %w", r.Name(), l.Digest, oci.ErrMalformedManifest)
+		rc, err := rl.Compressed()
+		if err != nil {
+			return nil, registryErr("fetch", err)
 		}
-		if err := cfg.RootFS.DiffIDs[i].Validate(); err != nil || cfg.RootFS.DiffIDs[i].Algorithm() != digest.SHA256 {
-			return nil, fmt.Errorf("pull %s: diff_id %q: %w", r.Name(), cfg.RootFS.DiffIDs[i], oci.ErrMalformedManifest)
-		}
-		if l.Size < 0 {
-			return nil, fmt.Errorf("pull %s: layer %s size %d: %w", r.Name(), l.Digest, l.Size, oci.ErrMalformedManifest)
-		}
+		return &fetchReader{rc: rc}, nil
 	}
-
-	unlock, err := st.LockShared()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	wh, err := whiteout.NewWriter(st.TempDir())
+	res, err := ingest.Write(ctx, st, in, open,
+		ingest.WithProgress(o.progress), ingest.WithWarn(o.warn), ingest.WithJobs(o.jobs))
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", r.Name(), err)
 	}
-	res := &Result{Ref: r.Name()}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.jobs)
-	for i, l := range m.Layers {
-		diffID := cfg.RootFS.DiffIDs[i]
-		if st.HasLayer(diffID) && st.HasBlob(l.Digest) {
-			o.progress(oci.Progress{Digest: l.Digest.String(), DiffID: diffID.String(), Status: oci.StatusExists, Total: l.Size})
-			res.Existing++
-			continue
-		}
-		g.Go(func() error {
-			f := fetcher{st: st, o: &o, wh: wh, ropts: append(ropts[:len(ropts):len(ropts)], remote.WithContext(gctx))}
-			if err := f.layer(gctx, r.Context().Digest(l.Digest.String()), l, diffID, comps[i]); err != nil {
-				return fmt.Errorf("pull %s: layer %s: %w", r.Name(), l.Digest, err)
-			}
-			mu.Lock()
-			res.Fetched++
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if err := st.PutBlob(m.Config.Digest, rawCfg); err != nil {
-		return nil, err
-	}
-	if err := st.PutBlob(mdig, raw); err != nil {
-		return nil, err
-	}
-	res.Descriptor = ispec.Descriptor{MediaType: mt, Digest: mdig, Size: int64(len(raw))}
-	if desc.MediaType.IsIndex() {
-		p := o.platform
-		res.Descriptor.Platform = &ispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}
-	}
-	if err := st.Tag(res.Ref, res.Descriptor); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-// parseManifest checks that raw is an OCI or Docker schema 2 image manifest.
-func parseManifest(raw []byte) (*ispec.Manifest, string, error) {
-	var m ispec.Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", oci.ErrMalformedManifest, err)
-	}
-	if m.SchemaVersion != 2 {
-		return nil, "", fmt.Errorf("%w: schemaVersion %d", oci.ErrUnsupportedMediaType, m.SchemaVersion)
-	}
-	mt := m.MediaType
-	if mt == "" {
-		mt = ispec.MediaTypeImageManifest
-	}
-	switch mt {
-	case ispec.MediaTypeImageManifest, "application/vnd.docker.distribution.manifest.v2+json":
-	default:
-		return nil, "", fmt.Errorf("manifest media type %q: %w", mt, oci.ErrUnsupportedMediaType)
-	}
-	if err := m.Config.Digest.Validate(); err != nil {
-		return nil, "", fmt.Errorf("%w: config digest: %v", oci.ErrMalformedManifest, err)
-	}
-	return &m, mt, nil
+	return &Result{Ref: r.Name(), Descriptor: res.Descriptor, Fetched: res.Fetched, Existing: res.Existing}, nil
 }
 
 // registryErr maps registry errors onto the oci sentinels.
@@ -276,119 +196,16 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// fetcher downloads, verifies and unpacks one layer.
-type fetcher struct {
-	st    *store.Store
-	o     *options
-	wh    *whiteout.Writer
-	ropts []remote.Option
-}
+// fetchReader maps the errors of a registry blob stream (network failures,
+// truncated bodies) onto the oci sentinels, as registryErr does.
+type fetchReader struct{ rc io.ReadCloser }
 
-func (f *fetcher) layer(ctx context.Context, ref name.Digest, l ispec.Descriptor, diffID digest.Digest, comp layer.Compression) (err error) {
-	report := func(s oci.Status, cur int64) {
-		f.o.progress(oci.Progress{Digest: l.Digest.String(), DiffID: diffID.String(), Status: s, Current: cur, Total: l.Size})
-	}
-	rl, err := remote.Layer(ref, f.ropts...)
-	if err != nil {
-		return registryErr("fetch", err)
-	}
-	rc, err := rl.Compressed()
-	if err != nil {
-		return registryErr("fetch", err)
-	}
-	defer rc.Close()
-	bw, err := f.st.NewBlobWriter(l.Digest, l.Size)
-	if err != nil {
-		return err
-	}
-	defer bw.Close()
-	tmp, err := f.st.MkdirTemp("layer")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
-	report(oci.StatusDownloading, 0)
-	body := io.TeeReader(rc, &progressWriter{w: bw, report: report})
-	dr, err := layer.Decompress(body, comp)
-	var uerr error
-	diffHash := digest.SHA256.Hash()
-	if err != nil {
-		uerr = err
-	} else {
-		lim := &limitReader{r: dr, n: oci.MaxUncompressed(l.Size)}
-		tarStream := io.TeeReader(lim, diffHash)
-		_, uerr = layer.Unpack(ctx, tarStream, tmp, layer.WithWhiteoutWriter(f.wh), layer.WithWarn(f.o.warn))
-		if uerr == nil {
-			_, uerr = io.Copy(io.Discard, tarStream) // the tar's trailing padding
-		}
-		dr.Close()
-	}
-	// Read the blob to its end, so that a corrupt blob is reported as a
-	// digest mismatch rather than as whatever it broke first.
-	_, rerr := io.Copy(io.Discard, body)
-	verr := bw.Verify()
-	switch {
-	case verr != nil && bw.Written() == l.Size:
-		return verr // all bytes came, but not the right ones
-	case rerr != nil && errors.Is(rerr, oci.ErrTooLarge):
-		return rerr
-	case rerr != nil:
-		return registryErr("fetch", rerr) // network failure, truncated body
-	case verr != nil:
-		return verr
-	}
-	if uerr != nil {
-		return uerr
-	}
-	if got := digest.NewDigest(digest.SHA256, diffHash); got != diffID {
-		return &oci.DigestError{What: "diff_id", Want: diffID.String(), Got: got.String()}
-	}
-	report(oci.StatusVerified, l.Size)
-	if err := bw.Commit(); err != nil {
-		return err
-	}
-	if _, err := f.st.CommitLayer(tmp, diffID); err != nil {
-		return err
-	}
-	report(oci.StatusDone, l.Size)
-	return nil
-}
-
-type progressWriter struct {
-	w      io.Writer
-	n      int64
-	last   int64
-	report func(oci.Status, int64)
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.n += int64(n)
-	if p.n-p.last >= 1<<20 {
-		p.last = p.n
-		p.report(oci.StatusDownloading, p.n)
+func (f *fetchReader) Read(b []byte) (int, error) {
+	n, err := f.rc.Read(b)
+	if err != nil && err != io.EOF {
+		err = registryErr("fetch", err)
 	}
 	return n, err
 }
 
-// limitReader fails with oci.ErrTooLarge after n bytes.
-type limitReader struct {
-	r io.Reader
-	n int64
-}
-
-func (l *limitReader) Read(b []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("decompressed layer: %w", oci.ErrTooLarge)
-	}
-	if int64(len(b)) > l.n {
-		b = b[:l.n]
-	}
-	n, err := l.r.Read(b)
-	l.n -= int64(n)
-	return n, err
-}
+func (f *fetchReader) Close() error { return f.rc.Close() }

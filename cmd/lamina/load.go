@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/lamina-dev/lamina/oci/archive"
+	"github.com/lamina-dev/lamina/oci/store"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+func init() { register(newLoadCmd) }
+
+func newLoadCmd() *cobra.Command {
+	var root, input, tag, platform string
+	cmd := &cobra.Command{
+		Use:   "load [flags]",
+		Short: "Import images from an OCI layout, an oci-archive or a docker save tarball",
+		Long: `Import every image of an archive into the store. The format is found from the
+content, not the file name: an OCI image layout directory, an OCI layout packed
+as a tar (oci-archive), or a "docker save" tarball (including docker 25+ ones,
+which hold an OCI layout); tars may be gzip- or zstd-compressed. Images keep
+their names (docker RepoTags; OCI io.containerd.image.name or
+org.opencontainers.image.ref.name annotations), normalised as "lamina pull"
+does. Every blob digest and layer diff_id is verified; an archive that is
+corrupt, truncated or misses a blob stores nothing.`,
+		Example: `  lamina load -i busybox.tar                  # docker save / oci-archive
+  docker save busybox | lamina load           # from standard input
+  lamina load -i ./layout --tag demo:v1       # OCI layout with an unnamed image
+  lamina load -i multi.tar --platform linux/arm64`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tag != "" {
+				if _, err := store.NormalizeRef(tag); err != nil {
+					return fmt.Errorf("--tag: %w", err)
+				}
+			}
+			st, err := store.Open(root)
+			if err != nil {
+				return err
+			}
+			if input == "-" && isTerminal(cmd.InOrStdin()) {
+				return fmt.Errorf("load: standard input is a terminal; give -i FILE or pipe an archive in")
+			}
+			out := cmd.OutOrStdout()
+			opts := []archive.Option{
+				archive.WithStdin(cmd.InOrStdin()),
+				archive.WithTag(tag),
+				archive.WithProgress((&progressPrinter{w: out}).print),
+				archive.WithWarn(func(m string) { fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", m) }),
+			}
+			if platform != "" {
+				p, err := v1.ParsePlatform(platform)
+				if err != nil {
+					return fmt.Errorf("parse --platform: %w", err)
+				}
+				opts = append(opts, archive.WithPlatform(*p))
+			}
+			loaded, err := archive.Load(cmd.Context(), st, input, opts...)
+			for _, l := range loaded {
+				for _, r := range l.Refs {
+					fmt.Fprintf(out, "Loaded image: %s (%s)\n", r, l.Descriptor.Digest)
+				}
+			}
+			return err
+		},
+	}
+	addStoreRootFlag(cmd, &root)
+	f := cmd.Flags()
+	f.StringVarP(&input, "input", "i", "-", `archive file or layout directory to read ("-": standard input)`)
+	f.StringVar(&tag, "tag", "", "name for the image of an archive that holds exactly one image")
+	f.StringVar(&platform, "platform", "", "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host)")
+	return cmd
+}
+
+// isTerminal reports whether s is a terminal, where an archive must not be
+// read from or written to.
+func isTerminal(s any) bool {
+	f, ok := s.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

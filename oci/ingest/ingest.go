@@ -1,0 +1,168 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/lamina-dev/lamina/oci"
+	"github.com/lamina-dev/lamina/oci/layer"
+	"github.com/lamina-dev/lamina/oci/store"
+	"github.com/lamina-dev/lamina/whiteout"
+	"github.com/opencontainers/go-digest"
+	ispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+)
+
+// Image is one image to write: its manifest and config exactly as they
+// will be stored, and what to record in index.json.
+type Image struct {
+	Manifest []byte          // raw image manifest (OCI or Docker schema 2)
+	Config   []byte          // raw config; must have the manifest's config digest
+	Platform *ispec.Platform // recorded in index.json when chosen from an index
+	Refs     []string        // normalised refs to point at the image (may be empty)
+}
+
+// BlobOpener opens the layer blob desc for reading. Write checks what it
+// reads against desc's digest and size; the opener need not.
+type BlobOpener func(ctx context.Context, desc ispec.Descriptor) (io.ReadCloser, error)
+
+// Result describes a written image.
+type Result struct {
+	Descriptor ispec.Descriptor // the image manifest, as recorded in index.json
+	Fetched    int              // layers read and unpacked
+	Existing   int              // layers that were already stored
+}
+
+// Write stores img in st, reading layers through open, and points every
+// ref of img.Refs at it. It holds the store's shared lock throughout, so a
+// concurrent GC cannot remove what it writes before the refs exist. Errors
+// wrap oci.ErrDigestMismatch, oci.ErrUnsupportedMediaType,
+// oci.ErrMalformedManifest, oci.ErrMalformedLayer, oci.ErrUnsafePath or
+// oci.ErrTooLarge, or are the opener's; on error no ref is added.
+func Write(ctx context.Context, st *store.Store, img Image, open BlobOpener, opts ...Option) (*Result, error) {
+	o := defaults()
+	for _, f := range opts {
+		f(&o)
+	}
+	m, mt, err := ParseManifest(img.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	if got := digest.FromBytes(img.Config); got != m.Config.Digest {
+		return nil, &oci.DigestError{What: "config", Want: m.Config.Digest.String(), Got: got.String()}
+	}
+	var cfg ispec.Image
+	if err := json.Unmarshal(img.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("parse config: %w: %v", oci.ErrMalformedManifest, err)
+	}
+	comps, err := checkLayers(m, &cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	unlock, err := st.LockShared()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	wh, err := whiteout.NewWriter(st.TempDir())
+	if err != nil {
+		return nil, fmt.Errorf("write image: %w", err)
+	}
+	res := &Result{}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.jobs)
+	for i, l := range m.Layers {
+		diffID := cfg.RootFS.DiffIDs[i]
+		if st.HasLayer(diffID) && st.HasBlob(l.Digest) {
+			o.progress(oci.Progress{Digest: l.Digest.String(), DiffID: diffID.String(), Status: oci.StatusExists, Total: l.Size})
+			res.Existing++
+			continue
+		}
+		g.Go(func() error {
+			w := layerWriter{st: st, o: &o, wh: wh, open: open}
+			if err := w.write(gctx, l, diffID, comps[i]); err != nil {
+				return fmt.Errorf("layer %s: %w", l.Digest, err)
+			}
+			mu.Lock()
+			res.Fetched++
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := st.PutBlob(m.Config.Digest, img.Config); err != nil {
+		return nil, err
+	}
+	mdig := digest.FromBytes(img.Manifest)
+	if err := st.PutBlob(mdig, img.Manifest); err != nil {
+		return nil, err
+	}
+	res.Descriptor = ispec.Descriptor{MediaType: mt, Digest: mdig, Size: int64(len(img.Manifest)), Platform: img.Platform}
+	for _, ref := range img.Refs {
+		if err := st.Tag(ref, res.Descriptor); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// ParseManifest checks that raw is an OCI or Docker schema 2 image manifest
+// and returns it with its media type. Errors wrap oci.ErrMalformedManifest or
+// oci.ErrUnsupportedMediaType.
+func ParseManifest(raw []byte) (*ispec.Manifest, string, error) {
+	var m ispec.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, "", fmt.Errorf("%w: %v", oci.ErrMalformedManifest, err)
+	}
+	if m.SchemaVersion != 2 {
+		return nil, "", fmt.Errorf("%w: schemaVersion %d", oci.ErrUnsupportedMediaType, m.SchemaVersion)
+	}
+	mt := m.MediaType
+	if mt == "" {
+		mt = ispec.MediaTypeImageManifest
+	}
+	switch mt {
+	case ispec.MediaTypeImageManifest, MediaTypeDockerManifest:
+	default:
+		return nil, "", fmt.Errorf("manifest media type %q: %w", mt, oci.ErrUnsupportedMediaType)
+	}
+	if err := m.Config.Digest.Validate(); err != nil {
+		return nil, "", fmt.Errorf("%w: config digest: %v", oci.ErrMalformedManifest, err)
+	}
+	return &m, mt, nil
+}
+
+// MediaTypeDockerManifest is the Docker schema 2 image manifest media type.
+const MediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+
+// checkLayers checks the manifest's layer descriptors against the config's
+// diff_ids and returns each layer's compression.
+func checkLayers(m *ispec.Manifest, cfg *ispec.Image) ([]layer.Compression, error) {
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return nil, fmt.Errorf("check image: %d layers but %d diff_ids: %w", len(m.Layers), len(cfg.RootFS.DiffIDs), oci.ErrMalformedManifest)
+	}
+	comps := make([]layer.Compression, len(m.Layers))
+	for i, l := range m.Layers {
+		var err error
+		if comps[i], err = layer.CompressionOf(l.MediaType); err != nil {
+			return nil, fmt.Errorf("check layer %s: %w", l.Digest, err)
+		}
+		if err := l.Digest.Validate(); err != nil || l.Digest.Algorithm() != digest.SHA256 {
+			return nil, fmt.Errorf("check layer digest %q: %w", l.Digest, oci.ErrMalformedManifest)
+		}
+		if err := cfg.RootFS.DiffIDs[i].Validate(); err != nil || cfg.RootFS.DiffIDs[i].Algorithm() != digest.SHA256 {
+			return nil, fmt.Errorf("check diff_id %q: %w", cfg.RootFS.DiffIDs[i], oci.ErrMalformedManifest)
+		}
+		if l.Size < 0 {
+			return nil, fmt.Errorf("check layer %s: size %d: %w", l.Digest, l.Size, oci.ErrMalformedManifest)
+		}
+	}
+	return comps, nil
+}

@@ -52,10 +52,12 @@ func ReceiveConsole(ctx context.Context, conn *net.UnixConn) (*os.File, error) {
 	name := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, flags, _, err := conn.ReadMsgUnix(name, oob)
-	if err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("receive pty master: %w", ctx.Err())
+	case errors.Is(err, io.EOF):
+		return nil, errors.New("receive pty master: the console socket closed without sending one")
+	case err != nil:
 		return nil, fmt.Errorf("receive pty master: %w", err)
 	}
 	var fds []int
@@ -73,9 +75,6 @@ func ReceiveConsole(ctx context.Context, conn *net.UnixConn) (*os.File, error) {
 	if len(fds) != 1 || flags&unix.MSG_CTRUNC != 0 {
 		for _, fd := range fds {
 			unix.Close(fd)
-		}
-		if n == 0 && len(fds) == 0 {
-			return nil, errors.New("receive pty master: the console socket closed without sending one")
 		}
 		return nil, fmt.Errorf("receive pty master: want one fd, got %d", len(fds))
 	}
@@ -99,15 +98,16 @@ func ReceiveConsole(ctx context.Context, conn *net.UnixConn) (*os.File, error) {
 // stdio. Its fields are set by RelayConsole and then only read, except
 // err, which the output goroutine writes before closing outDone.
 type ConsoleRelay struct {
-	master   *os.File
-	sizeFrom int          // fd whose window size the master follows; -1 for none
-	restore  *term.State  // the caller's terminal mode before raw, nil if untouched
-	inFD     int          // the fd restore applies to
-	winch    chan os.Signal
-	stopped  chan struct{} // closed by Close: ends the SIGWINCH goroutine
-	outDone  chan struct{} // closed when the master→out copy has ended
-	err      error         // the output copy's error (not EIO), valid after outDone
-	closeOne sync.Once
+	master     *os.File
+	sizeFrom   int         // fd whose window size the master follows; -1 for none
+	restore    *term.State // the caller's terminal mode before raw, nil if untouched
+	inFD       int         // the fd restore applies to
+	winch      chan os.Signal
+	stopped    chan struct{} // closed by Close: ends the SIGWINCH goroutine
+	followDone chan struct{} // closed when the SIGWINCH goroutine has ended
+	outDone    chan struct{} // closed when the master→out copy has ended
+	err        error         // the output copy's error (not EIO), valid after outDone
+	closeOne   sync.Once
 }
 
 // RelayConsole starts relaying a container's terminal: it copies master to
@@ -117,29 +117,30 @@ type ConsoleRelay struct {
 // terminal, the master takes its window size now and on every SIGWINCH
 // this process receives. The relay owns master; Close closes it.
 //
-// The copy from in ends at EOF or when writing to master fails; a Read on
-// in that blocks (a terminal nobody types on) keeps its goroutine until
-// it returns.
+// in and out must stay open until Close. The copy from in ends at EOF or
+// when writing to master fails; a Read on in that blocks (a terminal
+// nobody types on) keeps its goroutine until it returns.
 func RelayConsole(master *os.File, in *os.File, out io.Writer) (*ConsoleRelay, error) {
 	r := &ConsoleRelay{
 		master: master, sizeFrom: -1, inFD: -1,
-		stopped: make(chan struct{}), outDone: make(chan struct{}),
+		stopped: make(chan struct{}), followDone: make(chan struct{}), outDone: make(chan struct{}),
 	}
-	if in != nil && term.IsTerminal(int(in.Fd())) {
-		r.sizeFrom = int(in.Fd())
-		st, err := term.MakeRaw(r.sizeFrom)
+	if fd := rawFD(in); fd >= 0 && term.IsTerminal(fd) {
+		st, err := term.MakeRaw(fd)
 		if err != nil {
 			return nil, fmt.Errorf("set terminal raw: %w", err)
 		}
-		r.restore, r.inFD = st, r.sizeFrom
-	} else if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		r.sizeFrom = int(f.Fd())
+		r.sizeFrom, r.restore, r.inFD = fd, st, fd
+	} else if f, ok := out.(*os.File); ok && term.IsTerminal(rawFD(f)) {
+		r.sizeFrom = rawFD(f)
 	}
 	if r.sizeFrom >= 0 {
 		r.resize()
 		r.winch = make(chan os.Signal, 1)
 		signal.Notify(r.winch, unix.SIGWINCH)
 		go r.followSize()
+	} else {
+		close(r.followDone)
 	}
 	go func() {
 		defer close(r.outDone)
@@ -162,10 +163,27 @@ func (r *ConsoleRelay) resize() {
 	if err != nil || ws.Row == 0 || ws.Col == 0 {
 		return
 	}
-	unix.IoctlSetWinsize(int(r.master.Fd()), unix.TIOCSWINSZ, ws)
+	if rc, err := r.master.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) })
+	}
+}
+
+// rawFD returns f's descriptor, or -1 for nil, without the side effect of
+// os.File.Fd, which makes a non-blocking file blocking (and its pending
+// reads no longer interruptible by Close).
+func rawFD(f *os.File) int {
+	fd := -1
+	if f == nil {
+		return fd
+	}
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(u uintptr) { fd = int(u) })
+	}
+	return fd
 }
 
 func (r *ConsoleRelay) followSize() {
+	defer close(r.followDone)
 	for {
 		select {
 		case <-r.winch:
@@ -187,12 +205,13 @@ func (r *ConsoleRelay) Close(ctx context.Context) error {
 	}
 	var err error
 	r.closeOne.Do(func() {
-		r.master.Close()
-		<-r.outDone
 		close(r.stopped)
+		<-r.followDone
 		if r.winch != nil {
 			signal.Stop(r.winch)
 		}
+		r.master.Close()
+		<-r.outDone
 		if r.restore != nil {
 			if rerr := term.Restore(r.inFD, r.restore); rerr != nil {
 				err = fmt.Errorf("restore terminal: %w", rerr)

@@ -62,7 +62,7 @@ func (o *createOptions) openConsole(p *specs.Process) (*os.File, error) {
 		return nil, errors.New("create: both a console socket path and a connected console socket were given")
 	case o.console != nil:
 		// A duplicate, so that the caller's close and ours are independent.
-		fd, err := unix.FcntlInt(o.console.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		fd, err := unix.FcntlInt(uintptr(rawFD(o.console)), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("duplicate console socket: %w", err)
 		}

@@ -82,6 +82,13 @@ func TestTerminalConsoleSocket(t *testing.T) {
 		{name: "root", want: []string{"owner=0"}},
 		{name: "user 1000", edit: func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 1000} }, want: []string{"owner=1000"}},
 		{name: "no pivot", opts: []runtime.CreateOption{runtime.WithNoPivot()}, want: []string{"owner=0"}},
+		{name: "user namespace", edit: func(s *specs.Spec) {
+			// Identity-mapped, so that the container's root can reach
+			// the bundle in the test's root-owned temporary directory.
+			m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 65536}}
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+			s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+		}, want: []string{"owner=0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, masters, errs := consoleServer(t)

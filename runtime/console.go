@@ -115,7 +115,8 @@ type ConsoleRelay struct {
 // in raw mode, so keys (^C included) reach the container's line
 // discipline, until Close restores it. When in, or else out, is a
 // terminal, the master takes its window size now and on every SIGWINCH
-// this process receives. The relay owns master; Close closes it.
+// this process receives. The relay owns master once it is started; Close
+// closes it. On error nothing is started and master is the caller's.
 //
 // in and out must stay open until Close. The copy from in ends at EOF or
 // when writing to master fails; a Read on in that blocks (a terminal

@@ -137,13 +137,6 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	if err := Validate(spec, bundle); err != nil {
 		return nil, err
 	}
-	console, err := o.openConsole(spec.Process)
-	if err != nil {
-		return nil, err
-	}
-	if console != nil {
-		defer console.Close()
-	}
 	cg, err := cgroupConfig(id, spec)
 	if err != nil {
 		return nil, err
@@ -190,6 +183,15 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		os.RemoveAll(dir)
 	}()
 
+	// After the ID is claimed, so that a console socket listener sees a
+	// connection only from a create that can succeed.
+	console, err := o.openConsole(spec.Process)
+	if err != nil {
+		return nil, err
+	}
+	if console != nil {
+		defer console.Close()
+	}
 	fifo := filepath.Join(dir, fifoFile)
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return nil, fmt.Errorf("create %s: %w", fifo, err)

@@ -48,8 +48,8 @@ func (f *createFlags) options() ([]runtime.CreateOption, error) {
 func newCreateCmd() *cobra.Command {
 	var f createFlags
 	c := runtimeCmd(&cobra.Command{
-		Use:     "create [flags] ID",
-		Short:   "Create a container and leave its init waiting for start",
+		Use:   "create [flags] ID",
+		Short: "Create a container and leave its init waiting for start",
 		Long: `create sets up container ID from the bundle (BUNDLE/config.json and its
 rootfs) and leaves its init blocked until "lamina start ID".
 
@@ -62,7 +62,7 @@ sends the pty master over it (SCM_RIGHTS, as runc does); the listener
 
   # a terminal: something must listen on the socket and receive the master
   lamina create --bundle ./bundle --console-socket /run/ctr-console.sock ctr`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {
 		opts, err := f.options()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -237,5 +238,65 @@ func TestTerminalErrors(t *testing.T) {
 			}
 			assertGone(t, r, id, cgroupDirs(t, bundle))
 		})
+	}
+}
+
+// TestConsoleSocketLikeRunc gives the same bundle and the same kind of
+// console socket to runc and to lamina: ReceiveConsole must accept
+// runc's message, and both containers must see the same terminal.
+func TestConsoleSocketLikeRunc(t *testing.T) {
+	requireRoot(t)
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Skip("needs runc to compare with")
+	}
+	script := "tty; stty size; [ -t 0 ] && echo isatty"
+	outputs := map[string]string{}
+	for _, rt := range []string{"runc", "lamina"} {
+		t.Run(rt, func(t *testing.T) {
+			path, masters, errs := consoleServer(t)
+			bundle := newBundle(t, []string{"sh", "-c", script}, func(s *specs.Spec) {
+				s.Process.Terminal = true
+				s.Process.ConsoleSize = &specs.Box{Height: 12, Width: 34}
+			})
+			id := newID(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var waitExit func() int
+			if rt == "runc" {
+				root := t.TempDir()
+				run := func(args ...string) {
+					t.Helper()
+					full := append([]string{"--root", root}, args...)
+					if out, err := exec.CommandContext(ctx, runc, full...).CombinedOutput(); err != nil {
+						t.Fatalf("runc %s: %v: %s", args[0], err, out)
+					}
+				}
+				t.Cleanup(func() { exec.Command(runc, "--root", root, "delete", "--force", id).Run() })
+				run("create", "--bundle", bundle, "--console-socket", path, id)
+				run("start", id)
+				waitExit = func() int { return 0 } // runc start does not wait; the output ended
+			} else {
+				r := newRuntime(t)
+				c, _ := create(t, r, id, bundle, runtime.WithConsoleSocket(path))
+				if err := r.Start(id); err != nil {
+					t.Fatalf("start: %v", err)
+				}
+				waitExit = func() int { return wait(t, r, c, 20*time.Second) }
+			}
+			select {
+			case m := <-masters:
+				defer m.Close()
+				outputs[rt] = readAll(t, m, 20*time.Second)
+			case err := <-errs:
+				t.Fatalf("receive %s's master: %v", rt, err)
+			}
+			if code := waitExit(); code != 0 {
+				t.Errorf("exit code %d", code)
+			}
+		})
+	}
+	if outputs["lamina"] != outputs["runc"] || !strings.Contains(outputs["runc"], "12 34") {
+		t.Errorf("terminal output: lamina %q, runc %q", outputs["lamina"], outputs["runc"])
 	}
 }

@@ -184,3 +184,56 @@ func TestReceiveConsoleRejects(t *testing.T) {
 		}
 	})
 }
+
+// FuzzReceiveConsole sends arbitrary data with no fd, a pipe or a pty
+// master: ReceiveConsole must accept the pty master and nothing else.
+func FuzzReceiveConsole(f *testing.F) {
+	f.Add([]byte("/dev/ptmx"), uint8(2))
+	f.Add([]byte(""), uint8(2))
+	f.Add([]byte("x"), uint8(0))
+	f.Add([]byte("/dev/ptmx"), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, kind uint8) {
+		host, ctr, err := ConsolePair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer host.Close()
+		var rights []byte
+		switch kind % 3 {
+		case 1:
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			defer w.Close()
+			rights = unix.UnixRights(int(r.Fd()))
+		case 2:
+			m, _, err := newPTY("/dev/ptmx")
+			if err != nil {
+				t.Skipf("needs a host pty: %v", err)
+			}
+			defer unix.Close(m)
+			rights = unix.UnixRights(m)
+		}
+		if len(data) > 0 || rights != nil {
+			if err := unix.Sendmsg(int(ctr.Fd()), data, rights, nil, 0); err != nil {
+				ctr.Close()
+				return // e.g. an empty message with rights: nothing to test
+			}
+		}
+		ctr.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m, err := ReceiveConsole(ctx, host)
+		if (err == nil) != (kind%3 == 2) {
+			t.Fatalf("kind %d: ReceiveConsole error %v", kind%3, err)
+		}
+		if m != nil {
+			if m.Name() == "" {
+				t.Error("the master has no name")
+			}
+			m.Close()
+		}
+	})
+}

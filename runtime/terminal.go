@@ -125,7 +125,7 @@ func setupTerminal(sock int, p *specs.Process) error {
 		return fmt.Errorf("process.terminal: open %s: %w", slavePath, err)
 	}
 	defer unix.Close(slave)
-	if err := mkTarget("/dev/console", false); err != nil {
+	if err := consoleTarget(); err != nil {
 		return fmt.Errorf("process.terminal: create /dev/console: %w", err)
 	}
 	if err := mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
@@ -148,4 +148,21 @@ func setupTerminal(sock int, p *specs.Process) error {
 		}
 	}
 	return nil
+}
+
+// consoleTarget makes sure /dev/console exists as a mount point. An
+// existing one (a device node in the rootfs, or the host's under a bound
+// /dev) is left alone and never opened: opening a device has effects of
+// its own (a tty opened without O_NOCTTY may become init's controlling
+// terminal).
+func consoleTarget() error {
+	var st unix.Stat_t
+	if err := unix.Lstat("/dev/console", &st); err == nil {
+		return nil
+	}
+	fd, err := unix.Open("/dev/console", unix.O_CREAT|unix.O_EXCL|unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0o666)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
 }

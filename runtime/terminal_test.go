@@ -15,6 +15,7 @@ import (
 
 	"github.com/lamina-dev/lamina/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // consoleServer listens on a unix socket, as a runc caller's console
@@ -75,10 +76,11 @@ read line; echo "got $line"; exit 5`
 func TestTerminalConsoleSocket(t *testing.T) {
 	requireRoot(t)
 	for _, tc := range []struct {
-		name string
-		edit func(*specs.Spec)
-		opts []runtime.CreateOption
-		want []string
+		name    string
+		edit    func(*specs.Spec)
+		prepare func(t *testing.T, rootfs string)
+		opts    []runtime.CreateOption
+		want    []string
 	}{
 		{name: "root", want: []string{"owner=0"}},
 		{name: "user 1000", edit: func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 1000} }, want: []string{"owner=1000"}},
@@ -89,6 +91,22 @@ func TestTerminalConsoleSocket(t *testing.T) {
 			m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 65536}}
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 			s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+		}, want: []string{"owner=0"}},
+		{name: "console node in the rootfs", edit: func(s *specs.Spec) {
+			// No /dev tmpfs: the rootfs's own /dev, which has a console
+			// device node; the pty is mounted over it.
+			var ms []specs.Mount
+			for _, m := range s.Mounts {
+				if m.Destination != "/dev" {
+					ms = append(ms, m)
+				}
+			}
+			s.Mounts = ms
+			s.Root.Readonly = false
+		}, prepare: func(t *testing.T, rootfs string) {
+			if err := unix.Mknod(filepath.Join(rootfs, "dev/console"), unix.S_IFCHR|0o600, int(unix.Mkdev(5, 1))); err != nil {
+				t.Fatal(err)
+			}
 		}, want: []string{"owner=0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,6 +120,9 @@ func TestTerminalConsoleSocket(t *testing.T) {
 					tc.edit(s)
 				}
 			})
+			if tc.prepare != nil {
+				tc.prepare(t, filepath.Join(bundle, "rootfs"))
+			}
 			c, out := create(t, r, id, bundle, append(tc.opts, runtime.WithConsoleSocket(path))...)
 			var master *os.File
 			select {

@@ -66,56 +66,70 @@ func TestCLIRunTerminal(t *testing.T) {
 
 // TestCLICreateConsoleSocket is how containerd's shim and conmon use
 // lamina: they listen on a console socket, "create --console-socket"
-// sends the pty master there, "start" runs the process on it.
+// sends the pty master there, "start" runs the process on it; "run
+// --detach --console-socket" does both at once.
 func TestCLICreateConsoleSocket(t *testing.T) {
 	requireRootBusybox(t)
-	root := t.TempDir()
-	b := cliBundle(t, root, []string{"sh", "-c", "busybox tty; echo on-the-console"})
-	setTerminal(t, b, true)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	t.Cleanup(func() { lamina(context.Background(), root, "delete", "--force", "tty2").Run() })
-	sock := filepath.Join(t.TempDir(), "console.sock")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	type result struct {
-		master *os.File
-		err    error
-	}
-	got := make(chan result, 1)
-	go func() {
-		conn, err := l.AcceptUnix()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer conn.Close()
-		m, err := runtime.ReceiveConsole(ctx, conn)
-		got <- result{m, err}
-	}()
-	// Pipes for create's stdio: in terminal mode the container's init
-	// must not keep them (Run would wait for them otherwise).
-	if out, err := lamina(ctx, root, "create", "--bundle", b, "--console-socket", sock, "tty2").CombinedOutput(); err != nil {
-		t.Fatalf("create: %v: %s", err, out)
-	}
-	r := <-got
-	if r.err != nil {
-		t.Fatalf("receive the master: %v", r.err)
-	}
-	defer r.master.Close()
-	if out, err := lamina(ctx, root, "start", "tty2").CombinedOutput(); err != nil {
-		t.Fatalf("start: %v: %s", err, out)
-	}
-	r.master.SetReadDeadline(time.Now().Add(20 * time.Second))
-	var out bytes.Buffer
-	if _, err := io.Copy(&out, r.master); errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("the terminal's output did not end: %q", out.String())
-	}
-	if out.String() != "/dev/pts/0\r\non-the-console\r\n" {
-		t.Errorf("terminal output %q", out.String())
+	for _, tc := range []struct {
+		name  string
+		steps [][]string // ID is appended to each
+	}{
+		{name: "create and start", steps: [][]string{{"create", "--console-socket", "SOCK", "--bundle", "BUNDLE"}, {"start"}}},
+		{name: "run detached", steps: [][]string{{"run", "--detach", "--console-socket", "SOCK", "--bundle", "BUNDLE"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			b := cliBundle(t, root, []string{"sh", "-c", "busybox tty; echo on-the-console"})
+			setTerminal(t, b, true)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			t.Cleanup(func() { lamina(context.Background(), root, "delete", "--force", "tty2").Run() })
+			sock := filepath.Join(t.TempDir(), "console.sock")
+			l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			type result struct {
+				master *os.File
+				err    error
+			}
+			got := make(chan result, 1)
+			go func() {
+				conn, err := l.AcceptUnix()
+				if err != nil {
+					got <- result{err: err}
+					return
+				}
+				defer conn.Close()
+				m, err := runtime.ReceiveConsole(ctx, conn)
+				got <- result{m, err}
+			}()
+			for _, step := range tc.steps {
+				args := append([]string{}, step...)
+				for i, a := range args {
+					args[i] = strings.NewReplacer("SOCK", sock, "BUNDLE", b).Replace(a)
+				}
+				// Pipes for stdio: in terminal mode the container's
+				// init must not keep them (Output would wait for them).
+				if out, err := lamina(ctx, root, append(args, "tty2")...).CombinedOutput(); err != nil {
+					t.Fatalf("%s: %v: %s", args[0], err, out)
+				}
+			}
+			r := <-got
+			if r.err != nil {
+				t.Fatalf("receive the master: %v", r.err)
+			}
+			defer r.master.Close()
+			r.master.SetReadDeadline(time.Now().Add(20 * time.Second))
+			var out bytes.Buffer
+			if _, err := io.Copy(&out, r.master); errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the terminal's output did not end: %q", out.String())
+			}
+			if out.String() != "/dev/pts/0\r\non-the-console\r\n" {
+				t.Errorf("terminal output %q", out.String())
+			}
+		})
 	}
 }
 

@@ -148,6 +148,9 @@ func RelayConsole(master *os.File, in *os.File, out io.Writer) (*ConsoleRelay, e
 		_, err := io.Copy(out, master)
 		if err != nil && !errors.Is(err, unix.EIO) && !errors.Is(err, os.ErrClosed) {
 			r.err = fmt.Errorf("copy terminal output: %w", err)
+			// Keep reading, so that the container does not block on a
+			// full terminal once out is gone.
+			io.Copy(io.Discard, master)
 		}
 	}()
 	if in != nil {

@@ -18,17 +18,6 @@ import (
 // socket pair the caller holds (WithConsole and ConsolePair, for a
 // terminal relayed in process, see console.go).
 
-// Sentinel errors of terminal mode: process.terminal and the console
-// socket must agree, as runc requires.
-var (
-	// ErrNoConsoleSocket: process.terminal is true but Create got no
-	// console socket to send the pty master to.
-	ErrNoConsoleSocket = errors.New("cannot allocate a terminal without a console socket to send its master to")
-	// ErrNoTerminal: Create got a console socket but process.terminal is
-	// false.
-	ErrNoTerminal = errors.New(`cannot use a console socket without a terminal ("terminal": true)`)
-)
-
 // WithConsoleSocket makes Create connect to the unix socket at path and
 // hand the connection to init, which sends the pty master of the
 // container's terminal over it (one message: data "/dev/ptmx", the fd in

@@ -22,6 +22,11 @@
 // The union is mounted for as long as the container runs: Run unmounts it
 // when the container exits (a detached run leaves that to Remove).
 //
+// With RunOptions.Terminal the container gets a pty (runtime terminal
+// mode, over a runtime.ConsolePair): Start receives the master before it
+// starts the process and hands it out as Running.Console, for the caller
+// to relay (runtime.RelayConsole).
+//
 // # Errors
 //
 // Errors wrap the store's, the puller's and the runtime's sentinels

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/lamina-dev/lamina/runtime"
 	"github.com/lamina-dev/lamina/unionfs"
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,6 +40,14 @@ type RunOptions struct {
 	// Pull holds the options for pulling the image when it is missing.
 	Pull []pull.Option
 
+	// Terminal gives the container a pty (process.terminal); Start
+	// receives its master, see Running.Console. Stdin, Stdout and Stderr
+	// are then not used.
+	Terminal bool
+	// ConsoleSize is the terminal's initial size; nil leaves the kernel's
+	// default (0x0) until the caller resizes the master.
+	ConsoleSize *specs.Box
+
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Unionmount     string // see MountOptions
@@ -53,6 +63,8 @@ type Running struct {
 	st     *store.Store
 	rt     *runtime.Runtime
 	ctr    *runtime.Container
+	// console is the pty master with RunOptions.Terminal, else nil.
+	console *os.File
 }
 
 // Start pulls the image if the store lacks it, mounts it, builds the
@@ -132,16 +144,47 @@ func (r *Running) create(ctx context.Context, o *RunOptions) error {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	ctr, err := r.rt.Create(ctx, r.Name, bundle, runtime.WithStdio(o.Stdin, o.Stdout, o.Stderr))
+	opts := []runtime.CreateOption{runtime.WithStdio(o.Stdin, o.Stdout, o.Stderr)}
+	var host *net.UnixConn
+	if o.Terminal {
+		h, ctrSock, err := runtime.ConsolePair()
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		defer ctrSock.Close()
+		host = h
+		opts = append(opts, runtime.WithConsole(ctrSock))
+	}
+	ctr, err := r.rt.Create(ctx, r.Name, bundle, opts...)
 	if err != nil {
 		return err
 	}
 	r.ctr = ctr
+	if host != nil {
+		// Init sent the master before Create returned.
+		if r.console, err = runtime.ReceiveConsole(ctx, host); err != nil {
+			r.rt.Delete(context.WithoutCancel(ctx), r.Name, true)
+			return err
+		}
+	}
 	if err := r.rt.Start(r.Name); err != nil {
 		r.rt.Delete(context.WithoutCancel(ctx), r.Name, true)
+		r.closeConsole()
 		return err
 	}
 	return nil
+}
+
+// Console returns the pty master of a container started with
+// RunOptions.Terminal (nil without): the caller relays it, for example
+// with runtime.RelayConsole, which then owns it.
+func (r *Running) Console() *os.File { return r.console }
+
+func (r *Running) closeConsole() {
+	if r.console != nil {
+		r.console.Close()
+	}
 }
 
 // imageConfig reads the container's image config from the store.
@@ -164,6 +207,7 @@ func (r *Running) Kill(sig unix.Signal) error { return r.rt.Kill(r.Name, sig) }
 // remove it also deletes the container's upper layer and record, else they
 // persist for later inspection or removal.
 func (r *Running) Finish(ctx context.Context, remove bool) error {
+	r.closeConsole() // a no-op error when the caller's relay closed it
 	err := r.rt.Delete(ctx, r.Name, true)
 	if errors.Is(err, runtime.ErrNotExist) {
 		err = nil

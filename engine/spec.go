@@ -43,7 +43,8 @@ func ParseVolume(s string) (Volume, error) {
 
 // applyOptions puts the caller's settings on top of the image's spec.
 func applyOptions(spec *specs.Spec, o *RunOptions, name string) error {
-	spec.Process.Terminal = false
+	spec.Process.Terminal = o.Terminal
+	spec.Process.ConsoleSize = o.ConsoleSize
 	spec.Hostname = o.Hostname
 	if spec.Hostname == "" {
 		spec.Hostname = name

@@ -29,6 +29,8 @@ type createOptions struct {
 	preserveFDs    int
 	initPath       string
 	initArgs       []string
+	consoleSocket  string   // WithConsoleSocket
+	console        *os.File // WithConsole
 }
 
 // defaults are every default of Create, in one place.
@@ -43,6 +45,8 @@ func defaults() createOptions {
 }
 
 // WithStdio sets the container process's stdio (default: the caller's).
+// In terminal mode the container's stdio is its terminal and init gets
+// /dev/null until it has one: these are not used.
 func WithStdio(in io.Reader, out, err io.Writer) CreateOption {
 	return func(o *createOptions) { o.stdin, o.stdout, o.stderr = in, out, err }
 }
@@ -95,6 +99,9 @@ type initConfig struct {
 	FifoPath    string      `json:"fifoPath"`
 	NoPivot     bool        `json:"noPivot"`
 	PreserveFDs int         `json:"preserveFDs"`
+	// ConsoleFD is init's fd of the connected console socket in terminal
+	// mode, 0 without a terminal.
+	ConsoleFD int `json:"consoleFD,omitempty"`
 }
 
 // initReply is what init answers once the container is set up (or not).
@@ -176,6 +183,15 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		os.RemoveAll(dir)
 	}()
 
+	// After the ID is claimed, so that a console socket listener sees a
+	// connection only from a create that can succeed.
+	console, err := o.openConsole(spec.Process)
+	if err != nil {
+		return nil, err
+	}
+	if console != nil {
+		defer console.Close()
+	}
 	fifo := filepath.Join(dir, fifoFile)
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return nil, fmt.Errorf("create %s: %w", fifo, err)
@@ -190,7 +206,9 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 
 	cmd = exec.Command(o.initPath, o.initArgs...)
 	cmd.Args[0] = "lamina-init"
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdin, o.stdout, o.stderr
+	if console == nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdin, o.stdout, o.stderr
+	}
 	// Duplicates of the preserved fds, so that no *os.File (and its
 	// finalizer) ever owns the caller's own fds.
 	for i := 0; i < o.preserveFDs; i++ {
@@ -203,6 +221,11 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
+	consoleFD := 0
+	if console != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, console)
+		consoleFD = 3 + len(cmd.ExtraFiles) - 1
+	}
 	cmd.Env = []string{initFDEnv + "=" + strconv.Itoa(3+o.preserveFDs)}
 	cmd.SysProcAttr = sysProcAttr(spec)
 	err = cmd.Start()
@@ -224,7 +247,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	// container ready, bounded by ctx.
 	stop := context.AfterFunc(ctx, func() { parentSock.SetDeadline(time.Now()) })
 	defer stop()
-	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoPath: fifo, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs}
+	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoPath: fifo, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return nil, fmt.Errorf("send init config: %w", err)
 	}
@@ -274,8 +297,11 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 // sysProcAttr returns the clone flags and id mappings for init. The
 // cgroup namespace is left out: init unshares it after the parent has
 // moved it into its cgroup, so that the cgroup becomes the namespace root.
+// Init starts a new session, as runc's does: the container never shares
+// the caller's controlling terminal (a ^C typed there reaches it only
+// when forwarded), and in terminal mode it can take its own.
 func sysProcAttr(s *specs.Spec) *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{}
+	a := &syscall.SysProcAttr{Setsid: true}
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type != specs.CgroupNamespace {
 			a.Cloneflags |= namespaceFlags[ns.Type]

@@ -13,8 +13,8 @@
 // checks a spec against what is implemented: every problem is a
 // *ConfigError naming the JSON field ("root.path",
 // "linux.namespaces[3].type"); a request for a feature that is not
-// implemented yet (seccomp, hooks, terminal, joining namespaces by path,
-// the time namespace, ...) wraps ErrUnsupported and is never ignored.
+// implemented yet (seccomp, hooks, joining namespaces by path, the time
+// namespace, ...) wraps ErrUnsupported and is never ignored.
 //
 // Status is never stored. It is derived every time from the init process:
 //   - stopped: the recorded pid does not exist, is a zombie, or has a
@@ -46,8 +46,10 @@
 // also written atomically (temporary file, rename). Nothing else is
 // written to disk, except what the container's own mounts and /dev setup
 // create inside the rootfs when it has no /dev mount (device nodes and the
-// fd, stdin, stdout, stderr, ptmx symlinks in ROOTFS/dev) and the mount
-// points that are missing in the rootfs (empty directories or files).
+// fd, stdin, stdout, stderr, ptmx symlinks in ROOTFS/dev, and in terminal
+// mode an empty ROOTFS/dev/console as the console's mount point) and the
+// mount points that are missing in the rootfs (empty directories or
+// files).
 //
 // # Locking
 //
@@ -70,7 +72,8 @@
 // (lamina's hidden "init" command; tests call it from TestMain). The
 // child's environment holds only _LAMINA_INIT_FD=N, the number of its end
 // of a socketpair; fds 3..N-1 are the ones preserved with
-// WithPreserveFDs.
+// WithPreserveFDs; in terminal mode fd N+1 is the console socket. Init
+// starts a new session (setsid), as runc's does.
 //
 //  1. Create validates config.json, mkdirs and locks ROOT/ID, makes
 //     exec.fifo and starts init. The cgroup namespace is not in the clone
@@ -98,7 +101,8 @@
 //  5. Root switch: pivot_root(".", "."), then the old root, stacked on
 //     top, is made rslave and lazily unmounted. With --no-pivot every
 //     mount outside the rootfs is detached, the rootfs is moved onto /
-//     (MS_MOVE) and chrooted into.
+//     (MS_MOVE) and chrooted into. In terminal mode init then sets up the
+//     container's terminal (see Terminal below).
 //  6. Inside: masked paths (/dev/null bound over files, a read-only tmpfs
 //     over directories), read-only paths, sysctls, the read-only root,
 //     hostname and domainname, oom_score_adj, rlimits, then the user:
@@ -132,10 +136,38 @@
 // weight are translated; other resource settings are rejected.
 // The devices controller is not programmed yet (SkipDevices).
 //
+// # Terminal
+//
+// With process.terminal the container's stdio is a pty of its own, as
+// with runc; Create then needs a console socket (WithConsoleSocket, a
+// path Create connects to from the host, runc's --console-socket; or
+// WithConsole, an already connected socket such as one end of
+// ConsolePair), and a console socket without process.terminal is an
+// error too (ErrNoConsoleSocket, ErrNoTerminal, as *ConfigError on
+// "process.terminal"). Init gets /dev/null as stdio (WithStdio is not
+// used) and, after the root switch and before finishRootfs:
+//
+//   - opens the container's /dev/ptmx, unlocks it and reads the slave's
+//     number (/dev/pts/N);
+//   - applies process.consoleSize (TIOCSWINSZ) when both fields are set;
+//   - bind-mounts the slave on /dev/console (runtime-spec);
+//   - sends the master in one sendmsg on the console socket: the data is
+//     the bytes "/dev/ptmx", the control message one fd in SCM_RIGHTS
+//     (what runc sends and runc's recvtty, containerd's shim and conmon
+//     read), then closes its copy of the master and the socket;
+//   - gives the slave to process.user.uid, makes it its controlling
+//     terminal (TIOCSCTTY; init is a session leader) and dups it onto
+//     fds 0, 1 and 2.
+//
+// The receiving side is ReceiveConsole (it checks that the fd is a pty
+// master and makes it non-blocking); RelayConsole copies it to and from
+// the caller's stdio, with raw mode and SIGWINCH resizing when the
+// caller's stdin is a terminal. "lamina run" in the foreground and
+// "lamina run -t IMAGE" use both over a ConsolePair.
+//
 // # Not implemented yet
 //
-// Seccomp, hooks, terminal mode and --console-socket, joining namespaces
-// by path, the time namespace, exec, systemd cgroups, device cgroup rules,
+// Seccomp, hooks, joining namespaces by path, the time namespace, exec, systemd cgroups, device cgroup rules,
 // id-mapped mounts, newuidmap/newgidmap for rootless multi-range mappings,
 // AppArmor and SELinux labels (accepted and not applied).
 //

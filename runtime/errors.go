@@ -25,6 +25,12 @@ var (
 	// implement yet. It is always wrapped in a *ConfigError naming the
 	// field; lamina never ignores such a request silently.
 	ErrUnsupported = errors.New("not supported yet")
+	// ErrNoConsoleSocket: process.terminal is true but Create got no
+	// console socket to send the pty master to (runc refuses the same).
+	ErrNoConsoleSocket = errors.New("cannot allocate a terminal without a console socket to send its master to")
+	// ErrNoTerminal: Create got a console socket but process.terminal is
+	// false.
+	ErrNoTerminal = errors.New(`cannot use a console socket without a terminal ("terminal": true)`)
 )
 
 // ConfigError reports a problem with one field of config.json. Field uses

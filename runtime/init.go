@@ -111,6 +111,14 @@ func setup(ic *initConfig, syncFD int) (string, int, error) {
 	if err := switchRoot(ic.Rootfs, ic.NoPivot); err != nil {
 		return fail(err)
 	}
+	if p.Terminal {
+		// After the root switch, so the pty comes from the container's
+		// devpts; before finishRootfs, which may make /dev/console's
+		// filesystem read-only.
+		if err := setupTerminal(ic.ConsoleFD, p); err != nil {
+			return fail(err)
+		}
+	}
 	if err := finishRootfs(s); err != nil {
 		return fail(err)
 	}

@@ -47,7 +47,7 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-var busyboxApplets = []string{"sh", "echo", "cat", "hostname", "sleep", "true", "false", "ps", "id", "ls", "head", "tail", "dd", "grep", "wc", "mount"}
+var busyboxApplets = []string{"sh", "echo", "cat", "hostname", "sleep", "true", "false", "ps", "id", "ls", "head", "tail", "dd", "grep", "wc", "mount", "tty", "stty", "stat"}
 
 // newBundle builds BUNDLE/rootfs from /bin/busybox and a config.json from
 // the default spec (no terminal) with args, then lets edit change it.

@@ -76,9 +76,6 @@ func Validate(s *specs.Spec, bundle string) error {
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
 		return configErrorf("process.cwd", "must be an absolute path, got %q", p.Cwd)
 	}
-	if p.Terminal {
-		return unsupported("process.terminal", `terminal mode (--console-socket); set "terminal": false`)
-	}
 	if p.Capabilities != nil {
 		for _, set := range []struct {
 			name string

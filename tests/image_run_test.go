@@ -25,7 +25,7 @@ func runImageLayers(t *testing.T) [][]imgEntry {
 		fileE("etc/group", 0o644, 0, 0, "root:x:0:\napp:x:1000:\n"),
 		fileE("etc/gone", 0o644, 0, 0, "deleted by layer 2\n"),
 	}
-	for _, b := range []string{"sh", "echo", "cat", "id", "hostname", "pwd", "touch", "ls", "env"} {
+	for _, b := range []string{"sh", "echo", "cat", "id", "hostname", "pwd", "touch", "ls", "env", "tty", "stty"} {
 		l1 = append(l1, symE("bin/"+b, "busybox"))
 	}
 	l2 := []imgEntry{dirE("etc", 0o755, 0, 0), whE("etc/.wh.gone")}
@@ -66,6 +66,8 @@ func TestImageRun(t *testing.T) {
 		{name: "read-only root", args: []string{"--read-only", ref, "touch", "/x"}, code: 1},
 		{name: "entrypoint", args: []string{"--entrypoint", "/bin/echo", ref, "via", "entrypoint"}, stdout: "via entrypoint"},
 		{name: "kernel driver", args: []string{"--driver", "overlay", ref, "sh", "-c", "ls /etc"}, stdout: "passwd"},
+		{name: "tty", args: []string{"-t", ref, "sh", "-c", "tty; [ -t 0 ] && echo stdin-is-a-tty; exit 6"}, code: 6, stdout: "/dev/pts/0\r\nstdin-is-a-tty\r\n"},
+		{name: "no tty", args: []string{ref, "sh", "-c", "tty; exit 0"}, stdout: "not a tty"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

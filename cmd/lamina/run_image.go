@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/lamina-dev/lamina/engine"
 	"github.com/lamina-dev/lamina/oci/pull"
@@ -33,7 +34,7 @@ type imageRunFlags struct {
 func (f *imageRunFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.rm, "rm", false, "IMAGE: remove the container (its upper layer) when it exits")
 	fs.BoolVarP(&f.interactive, "interactive", "i", false, "IMAGE: connect stdin to the container")
-	fs.BoolVarP(&f.tty, "tty", "t", false, "IMAGE: allocate a terminal (not supported yet)")
+	fs.BoolVarP(&f.tty, "tty", "t", false, "IMAGE: give the container a terminal, relayed to lamina's (with -i, lamina's stdin in raw mode)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "IMAGE: mount the container's root read-only")
 	fs.BoolVar(&f.insecure, "insecure", false, "IMAGE: allow plain HTTP to a registry that is not on loopback")
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "IMAGE: set NAME=VALUE in the environment (repeatable)")
@@ -72,8 +73,12 @@ func runImage(ctx context.Context, out, errOut io.Writer, rt *runtime.Runtime, f
 	if err != nil {
 		return err
 	}
+	if f.tty && detach {
+		return errors.New("--tty: not with --detach: lamina cannot attach to a detached container's terminal later")
+	}
 	if f.tty {
-		return fmt.Errorf("--tty: %w", runtime.ErrUnsupported)
+		o.Terminal = true
+		o.ConsoleSize = terminalSize()
 	}
 	st, err := store.Open(f.store)
 	if err != nil {
@@ -98,7 +103,18 @@ func runImage(ctx context.Context, out, errOut io.Writer, rt *runtime.Runtime, f
 		fmt.Fprintln(out, r.Name)
 		return nil
 	}
+	stopTTY := func() {}
+	if f.tty {
+		if stopTTY, err = relayTTY(r.Console(), f.interactive); err != nil {
+			r.Kill(unix.SIGKILL)
+			r.Wait()
+			fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return errors.Join(err, r.Finish(fctx, f.rm))
+		}
+	}
 	code, werr := waitForwarding(sigs, r.Wait, r.Kill)
+	stopTTY()
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := r.Finish(fctx, f.rm); err != nil {

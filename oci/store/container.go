@@ -100,10 +100,29 @@ func (s *Store) Containers() ([]Container, error) {
 		if err := json.Unmarshal(b, &c); err != nil {
 			return nil, fmt.Errorf("list containers: %s: %w", e.Name(), err)
 		}
+		if err := c.check(); err != nil {
+			return nil, fmt.Errorf("list containers: %s: %w", e.Name(), err)
+		}
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// check rejects a record whose digests are malformed (a hand-edited
+// container.json), before anything derives a path from them.
+func (c *Container) check() error {
+	if c.Manifest != "" {
+		if err := checkDigest(c.Manifest); err != nil {
+			return fmt.Errorf("manifest: %w", err)
+		}
+	}
+	for i, d := range c.Layers {
+		if err := checkDigest(d); err != nil {
+			return fmt.Errorf("layers[%d]: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // RemoveContainer deletes container id's record and directory (with its

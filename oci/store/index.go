@@ -45,6 +45,12 @@ func (s *Store) readIndex() (*ispec.Index, error) {
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return nil, fmt.Errorf("read index.json: %w", err)
 	}
+	// A hand-edited index must give an error, not a panic in go-digest.
+	for i, d := range idx.Manifests {
+		if err := checkDigest(d.Digest); err != nil {
+			return nil, fmt.Errorf("read index.json: manifests[%d]: %w", i, err)
+		}
+	}
 	return &idx, nil
 }
 

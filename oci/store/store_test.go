@@ -490,3 +490,47 @@ func TestReadJSONBlob(t *testing.T) {
 		}
 	})
 }
+
+// TestHandEditedRecords: malformed digests in index.json or a container
+// record are errors naming the entry, never a panic.
+func TestHandEditedRecords(t *testing.T) {
+	tests := []struct {
+		name  string
+		file  string
+		data  string
+		call  func(*Store) error
+		wants string
+	}{
+		{"index digest without algorithm", "index.json",
+			`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"nocolon","size":1,"annotations":{"org.opencontainers.image.ref.name":"x"}}]}`,
+			func(s *Store) error { _, err := s.Resolve("x"); return err }, "manifests[0]"},
+		{"index digest short", "index.json",
+			`{"schemaVersion":2,"manifests":[{"digest":"sha256:abc","size":1}]}`,
+			func(s *Store) error { _, err := s.Images(); return err }, "manifests[0]"},
+		{"index for gc", "index.json",
+			`{"schemaVersion":2,"manifests":[{"digest":"sha256","size":1}]}`,
+			func(s *Store) error { _, err := s.GC(); return err }, "manifests[0]"},
+		{"container layer", "containers/c1/container.json",
+			`{"id":"c1","layers":["sha256:zz"]}`,
+			func(s *Store) error { _, err := s.Containers(); return err }, "layers[0]"},
+		{"container manifest", "containers/c1/container.json",
+			`{"id":"c1","manifest":"md5"}`,
+			func(s *Store) error { _, err := s.Containers(); return err }, "manifest"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openT(t)
+			p := filepath.Join(s.root, tc.file)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(tc.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := tc.call(s)
+			if err == nil || !strings.Contains(err.Error(), tc.wants) {
+				t.Fatalf("got %v, want an error naming %s", err, tc.wants)
+			}
+		})
+	}
+}

@@ -18,8 +18,9 @@ import (
 //   - linux.namespaces: every type Validate accepts (not "time");
 //   - linux.capabilities: every capability name Validate accepts;
 //   - cgroup v1 and v2 through opencontainers/cgroups, no systemd, no RDMA;
-//   - seccomp: the actions (not SCMP_ACT_NOTIFY), operators,
-//     architectures and filter flags the libseccomp translation knows;
+//   - seccomp: the actions (not SCMP_ACT_NOTIFY), operators and filter
+//     flags the libseccomp translation knows, and the architectures the
+//     libseccomp in use supports;
 //   - AppArmor, SELinux, Intel RDT, id-mapped mounts and network devices:
 //     not enabled (AppArmor and SELinux labels are accepted but not
 //     applied).
@@ -68,7 +69,9 @@ func seccompFeatures() *features.Seccomp {
 		ops = append(ops, string(o))
 	}
 	for a := range seccompArchs {
-		archs = append(archs, string(a))
+		if seccompArchSupported(a) {
+			archs = append(archs, string(a))
+		}
 	}
 	for _, f := range seccompFlags {
 		flags = append(flags, string(f))

@@ -82,8 +82,8 @@ func validateSeccomp(s *specs.LinuxSeccomp) error {
 		return unsupported("linux.seccomp.listenerPath", "the seccomp notify listener")
 	}
 	for i, a := range s.Architectures {
-		if _, ok := seccompArchs[a]; !ok {
-			return configErrorf(fmt.Sprintf("linux.seccomp.architectures[%d]", i), "unknown architecture %q", a)
+		if !seccompArchSupported(a) {
+			return configErrorf(fmt.Sprintf("linux.seccomp.architectures[%d]", i), "unknown architecture %q, or one libseccomp cannot filter on this host", a)
 		}
 	}
 	for i, fl := range s.Flags {
@@ -113,6 +113,25 @@ func validateSeccomp(s *specs.LinuxSeccomp) error {
 		}
 	}
 	return nil
+}
+
+// seccompArchSupported reports whether the libseccomp this binary uses can
+// add architecture a to a filter (older versions lack the newer ones).
+func seccompArchSupported(a specs.Arch) bool {
+	name, ok := seccompArchs[a]
+	if !ok {
+		return false
+	}
+	arch, err := libseccomp.GetArchFromString(name)
+	if err != nil {
+		return false
+	}
+	f, err := libseccomp.NewFilter(libseccomp.ActAllow)
+	if err != nil {
+		return false
+	}
+	defer f.Release()
+	return f.AddArch(arch) == nil
 }
 
 func validateSeccompAction(field string, a specs.LinuxSeccompAction) error {

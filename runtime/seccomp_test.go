@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -43,12 +44,21 @@ func TestSeccomp(t *testing.T) {
 		{name: "mkdir EPERM", args: []string{"sh", "-c", "mkdir /tmp/x; echo rc=$?; echo still works"},
 			edit: errnoOn(specs.ActErrno, "mkdir", "mkdirat"),
 			want: []string{"Operation not permitted", "rc=1", "still works"}},
+		{name: "filter is on", args: []string{"grep", "Seccomp:", "/proc/self/status"},
+			edit: errnoOn(specs.ActErrno, "mkdir", "mkdirat"), want: []string{"Seccomp:\t2"}},
 		{name: "mkdir EPERM without no_new_privs", args: []string{"sh", "-c", "mkdir /tmp/x; grep NoNewPrivs /proc/self/status"},
 			edit: func(s *specs.Spec) {
 				errnoOn(specs.ActErrno, "mkdir", "mkdirat")(s)
 				s.Process.NoNewPrivileges = false
 			},
 			want: []string{"Operation not permitted", "NoNewPrivs:\t0"}},
+		{name: "user switch after the filter", args: []string{"sh", "-c", "id -u; mkdir /x"}, wantCode: 1,
+			edit: func(s *specs.Spec) {
+				errnoOn(specs.ActErrno, "mkdir", "mkdirat")(s)
+				s.Process.NoNewPrivileges = false
+				s.Process.User = specs.User{UID: 1000, GID: 1000}
+			},
+			want: []string{"1000", "Operation not permitted"}},
 		{name: "default errno allow-list", args: []string{"sh", "-c", "echo hi; mkdir /tmp/x; echo rc=$?"},
 			edit: func(s *specs.Spec) {
 				s.Root.Readonly = false
@@ -104,6 +114,31 @@ func TestSeccomp(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("want %q in output:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+// TestSeccompDockerProfile runs containers under docker's default seccomp
+// profile (from github.com/moby/profiles), with and without
+// no_new_privs (without it, and without CAP_SYS_ADMIN in the default
+// capabilities, init loads the filter before the user switch).
+func TestSeccompDockerProfile(t *testing.T) {
+	requireRoot(t)
+	for _, nnp := range []bool{true, false} {
+		name := map[bool]string{true: "no_new_privs", false: "privileged load"}[nnp]
+		t.Run(name, func(t *testing.T) {
+			code, out := run(t, []string{"sh", "-c", "mkdir /tmp/d && echo made; grep Seccomp: /proc/self/status"}, func(s *specs.Spec) {
+				s.Root.Readonly = false
+				s.Process.NoNewPrivileges = nnp
+				p, err := mobyseccomp.GetDefaultProfile(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Linux.Seccomp = p
+			})
+			if code != 0 || !strings.Contains(out, "made") || !strings.Contains(out, "Seccomp:\t2") {
+				t.Fatalf("exit code %d, output:\n%s", code, out)
 			}
 		})
 	}

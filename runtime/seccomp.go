@@ -75,8 +75,8 @@ func validateSeccomp(s *specs.LinuxSeccomp) error {
 	if err := validateSeccompAction("linux.seccomp.defaultAction", s.DefaultAction); err != nil {
 		return err
 	}
-	if s.DefaultErrnoRet != nil && !returnsErrno(s.DefaultAction) {
-		return configErrorf("linux.seccomp.defaultErrnoRet", "only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not %s", s.DefaultAction)
+	if err := validateErrnoRet("linux.seccomp.defaultErrnoRet", s.DefaultAction, s.DefaultErrnoRet); err != nil {
+		return err
 	}
 	if s.ListenerPath != "" || s.ListenerMetadata != "" {
 		return unsupported("linux.seccomp.listenerPath", "the seccomp notify listener")
@@ -99,8 +99,8 @@ func validateSeccomp(s *specs.LinuxSeccomp) error {
 		if err := validateSeccompAction(f+".action", call.Action); err != nil {
 			return err
 		}
-		if call.ErrnoRet != nil && !returnsErrno(call.Action) {
-			return configErrorf(f+".errnoRet", "only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not %s", call.Action)
+		if err := validateErrnoRet(f+".errnoRet", call.Action, call.ErrnoRet); err != nil {
+			return err
 		}
 		for j, arg := range call.Args {
 			af := fmt.Sprintf("%s.args[%d]", f, j)
@@ -140,6 +140,21 @@ func validateSeccompAction(field string, a specs.LinuxSeccompAction) error {
 	}
 	if _, ok := seccompActions[a]; !ok {
 		return configErrorf(field, "unknown action %q", a)
+	}
+	return nil
+}
+
+// maxErrno is the largest errno the kernel returns from a filter.
+const maxErrno = 4095
+
+func validateErrnoRet(field string, a specs.LinuxSeccompAction, ret *uint) error {
+	switch {
+	case ret == nil:
+		return nil
+	case !returnsErrno(a):
+		return configErrorf(field, "only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not %s", a)
+	case *ret > maxErrno:
+		return configErrorf(field, "must be at most %d, got %d", maxErrno, *ret)
 	}
 	return nil
 }

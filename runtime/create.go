@@ -212,6 +212,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	}
 	var cmd *exec.Cmd
 	var cgPaths map[string]string
+	var hookState specs.State
 	defer func() {
 		if retErr == nil {
 			return
@@ -224,6 +225,11 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 			destroyCgroup(cgPaths)
 		}
 		os.RemoveAll(dir)
+		// A failing prestart, createRuntime or createContainer hook stops
+		// the container and the lifecycle goes on to its end: poststop.
+		if he := (*HookError)(nil); errors.As(retErr, &he) {
+			warnHooks(context.WithoutCancel(ctx), spec.Hooks, hookState, specs.StateStopped, hookPoststop, r.warn)
+		}
 	}()
 
 	fifo := filepath.Join(dir, fifoFile)
@@ -274,7 +280,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	// container ready, bounded by ctx.
 	stop := context.AfterFunc(ctx, func() { parentSock.SetDeadline(time.Now()) })
 	defer stop()
-	hookState := specs.State{Version: specs.Version, ID: id, Pid: pid, Bundle: bundle, Annotations: spec.Annotations}
+	hookState = specs.State{Version: specs.Version, ID: id, Pid: pid, Bundle: bundle, Annotations: spec.Annotations}
 	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoPath: fifo, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs, State: hookState}
 	enc, dec := json.NewEncoder(parentSock), json.NewDecoder(parentSock)
 	if err := enc.Encode(&ic); err != nil {

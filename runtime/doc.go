@@ -159,21 +159,22 @@
 //   - poststop: "stopped", by Delete after the container is removed.
 //
 // A failing (non-zero exit, could not start, timed out) hook of the first
-// four kinds fails the operation with a *HookError ("hooks.createRuntime[0]
+// five kinds fails the operation with a *HookError ("hooks.createRuntime[0]
 // /path: exit status 3: <output tail>"), wrapping ErrHookTimeout for a
 // timeout; init reports its own hooks' failures as JSON, so the caller
-// gets a *HookError either way. Create then leaves nothing behind. For
-// startContainer, Start waits until init has execed or failed: it keeps a
-// read end of exec.fifo, waits until init has taken the byte, closes its
-// write end, and reads until end-of-file (init's O_RDWR fd is
-// close-on-exec, so end-of-file comes with the exec or init's exit); what
-// it read is init's error. On a failure Start removes the container
-// (cgroup, state directory; no poststop) and returns it. Start only waits
-// when there are startContainer or poststart hooks, and holds the
-// container's lock meanwhile; a hook without a timeout may block it.
-// Failures of poststart and poststop hooks do not change the lifecycle:
-// every hook of the kind runs, and each failure goes to the WithWarnFunc
-// callback (lamina logs it as a warning).
+// gets a *HookError either way. As the runtime-spec lifecycle (1.3, steps
+// 3 to 9) asks, and as runc does, the container is then stopped and
+// destroyed, leaving nothing behind, and the poststop hooks run. Poststart
+// included: older runtime-spec texts made a poststart failure a warning.
+// For startContainer and poststart, Start waits until init has execed or
+// failed: it keeps a read end of exec.fifo, waits until init has taken
+// the byte, closes its write end, and reads until end-of-file (init's
+// O_RDWR fd is close-on-exec, so end-of-file comes with the exec or
+// init's exit); what it read is init's error. Start only waits when there
+// are such hooks, and holds the container's lock meanwhile; a hook
+// without a timeout may block it. A poststop failure does not change the
+// lifecycle: every poststop hook runs, and each failure goes to the
+// WithWarnFunc callback (lamina logs it as a warning).
 //
 // # Seccomp
 //

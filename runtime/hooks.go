@@ -34,8 +34,8 @@ var ErrHookTimeout = errors.New("timed out")
 // HookError reports a hook that could not be started, failed or timed
 // out. Kind is the runtime-spec name ("createRuntime"), Index its
 // position in that list. Failures of prestart, createRuntime,
-// createContainer and startContainer are returned as errors; failures of
-// poststart and poststop are delivered to the WithWarnFunc callback.
+// createContainer, startContainer and poststart are returned as errors;
+// failures of poststop are delivered to the WithWarnFunc callback.
 type HookError struct {
 	Kind  string
 	Index int
@@ -102,7 +102,7 @@ func runHooks(ctx context.Context, h *specs.Hooks, st specs.State, status specs.
 }
 
 // warnHooks runs every hook of kind, delivering each failure to warn:
-// poststart and poststop failures do not change the lifecycle.
+// poststop failures do not change the lifecycle.
 func warnHooks(ctx context.Context, h *specs.Hooks, st specs.State, status specs.ContainerState, kind string, warn func(error)) {
 	st.Status = status
 	in, err := json.Marshal(&st)

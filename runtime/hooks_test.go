@@ -146,28 +146,31 @@ func TestHooks(t *testing.T) {
 	}
 }
 
-// TestHookFailures checks that a failing or hanging hook before the
-// process starts fails the operation and leaves nothing behind, and that
-// a failing poststart or poststop hook is only a warning.
+// TestHookFailures checks that a failing or hanging hook up to
+// poststart fails the operation, stops the container, leaves nothing
+// behind and still runs the poststop hooks (runtime-spec lifecycle, as
+// runc), and that a failing poststop hook is only a warning.
 func TestHookFailures(t *testing.T) {
 	requireRoot(t)
 	one := 1
-	fail := []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo boom >&2; exit 3"}}}
+	fail := specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "echo boom >&2; exit 3"}}
 	for _, tc := range []struct {
 		name  string
 		hooks func(dir string) *specs.Hooks
 		// wantCreate, wantStart: the text the error of Create, Start must
-		// hold ("" means success).
-		wantCreate, wantStart string
-		wantWarn              string
-		check                 func(t *testing.T, dir string, err error)
+		// hold ("" means success); wantWarn: of the one warning.
+		wantCreate, wantStart, wantWarn string
+		// processRuns: the process must have run; mayRun: it may have
+		// (poststart kills it at an unknown point).
+		processRuns, mayRun bool
+		check               func(t *testing.T, dir string, err error)
 	}{
-		{name: "createRuntime fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{CreateRuntime: fail} },
+		{name: "createRuntime fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{CreateRuntime: []specs.Hook{fail}} },
 			wantCreate: "hooks.createRuntime[0] /bin/sh: exit status 3: boom"},
-		{name: "prestart fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{Prestart: fail} },
+		{name: "prestart fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{Prestart: []specs.Hook{fail}} },
 			wantCreate: "hooks.prestart[0] /bin/sh: exit status 3: boom"},
 		{name: "createContainer fails", hooks: func(string) *specs.Hooks {
-			return &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}, CreateContainer: []specs.Hook{{Path: "/bin/true"}, fail[0]}}
+			return &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}, CreateContainer: []specs.Hook{{Path: "/bin/true"}, fail}}
 		}, wantCreate: "hooks.createContainer[1] /bin/sh: exit status 3: boom"},
 		{name: "createRuntime timeout", hooks: func(dir string) *specs.Hooks {
 			return &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Timeout: &one,
@@ -185,12 +188,12 @@ func TestHookFailures(t *testing.T) {
 				t.Errorf("hook process %d still exists after its timeout", pid)
 			}
 		}},
-		{name: "startContainer fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{StartContainer: fail} },
+		{name: "startContainer fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{StartContainer: []specs.Hook{fail}} },
 			wantStart: "hooks.startContainer[0] /bin/sh: exit status 3: boom"},
-		{name: "poststart fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{Poststart: fail} },
-			wantWarn: "hooks.poststart[0] /bin/sh: exit status 3: boom"},
-		{name: "poststop fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{Poststop: fail} },
-			wantWarn: "hooks.poststop[0] /bin/sh: exit status 3: boom"},
+		{name: "poststart fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{Poststart: []specs.Hook{fail}} },
+			wantStart: "hooks.poststart[0] /bin/sh: exit status 3: boom", mayRun: true},
+		{name: "poststop fails", hooks: func(string) *specs.Hooks { return &specs.Hooks{Poststop: []specs.Hook{fail}} },
+			wantWarn: "hooks.poststop[0] /bin/sh: exit status 3: boom", processRuns: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -205,7 +208,11 @@ func TestHookFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := newID(t)
-			bundle := newBundle(t, []string{"sh", "-c", "echo ran"}, func(s *specs.Spec) { s.Hooks = tc.hooks(dir) })
+			hooks := tc.hooks(dir)
+			// A poststop hook that leaves a mark, after the one under test.
+			hooks.Poststop = append(hooks.Poststop, specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + dir + "/poststop.json"}})
+			// The process runs long enough for poststart to find it running.
+			bundle := newBundle(t, []string{"sh", "-c", "echo ran; sleep 0.5"}, func(s *specs.Spec) { s.Hooks = hooks })
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			var out syncBuffer
@@ -213,53 +220,52 @@ func TestHookFailures(t *testing.T) {
 			if c != nil {
 				t.Cleanup(func() { r.Delete(context.Background(), id, true) })
 			}
-			if tc.wantCreate != "" {
-				if err == nil {
-					t.Fatalf("create succeeded, want %q", tc.wantCreate)
-				}
-				var he *runtime.HookError
-				if !strings.Contains(err.Error(), tc.wantCreate) || !errors.As(err, &he) {
-					t.Errorf("create error %q, want a HookError with %q", err, tc.wantCreate)
+			cgDirs := cgroupDirs(t, bundle)
+			var he *runtime.HookError
+			switch {
+			case tc.wantCreate != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantCreate) || !errors.As(err, &he) {
+					t.Fatalf("create error %v, want a HookError with %q", err, tc.wantCreate)
 				}
 				if tc.check != nil {
 					tc.check(t, dir, err)
 				}
-				assertGone(t, r, id, cgroupDirs(t, bundle))
-				if ents, _ := os.ReadDir(r.Root()); len(ents) != 0 {
-					t.Errorf("root not empty: %v", ents)
-				}
-				return
-			}
-			if err != nil {
+			case err != nil:
 				t.Fatalf("create: %v", err)
-			}
-			cgDirs := cgroupDirs(t, bundle)
-			err = r.Start(id)
-			if tc.wantStart != "" {
-				var he *runtime.HookError
+			case tc.wantStart != "":
+				err = r.Start(id)
 				if err == nil || !strings.Contains(err.Error(), tc.wantStart) || !errors.As(err, &he) {
 					t.Fatalf("start error %v, want a HookError with %q", err, tc.wantStart)
 				}
 				c.Wait()
-				if strings.Contains(out.String(), "ran") {
-					t.Errorf("the process ran after a failing startContainer hook")
+			default:
+				if err := r.Start(id); err != nil {
+					t.Fatalf("start: %v", err)
 				}
-				assertGone(t, r, id, cgDirs)
-				return
+				if code := wait(t, r, c, 10*time.Second); code != 0 {
+					t.Errorf("exit code %d, output %q", code, out.String())
+				}
+				if err := r.Delete(ctx, id, false); err != nil {
+					t.Fatalf("delete: %v", err)
+				}
 			}
-			if err != nil {
-				t.Fatalf("start: %v", err)
+			if ran := strings.Contains(out.String(), "ran"); ran != tc.processRuns && !tc.mayRun {
+				t.Errorf("process ran: %v, want %v (output %q)", ran, tc.processRuns, out.String())
 			}
-			if code := wait(t, r, c, 10*time.Second); code != 0 || !strings.Contains(out.String(), "ran") {
-				t.Errorf("exit code %d, output %q", code, out.String())
+			assertGone(t, r, id, cgDirs)
+			if len(cgroupDirs(t, bundle)) != 0 {
+				t.Errorf("cgroups left behind: %v", cgroupDirs(t, bundle))
 			}
-			if err := r.Delete(ctx, id, false); err != nil {
-				t.Fatalf("delete: %v", err)
+			if ents, _ := os.ReadDir(r.Root()); len(ents) != 0 {
+				t.Errorf("root not empty: %v", ents)
+			}
+			if st := hookState(t, filepath.Join(dir, "poststop.json")); st.Status != specs.StateStopped || st.ID != id {
+				t.Errorf("poststop got state %+v", st)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if len(warnings) != 1 || !strings.Contains(warnings[0], tc.wantWarn) {
-				t.Errorf("warnings %q, want one with %q", warnings, tc.wantWarn)
+			if tc.wantWarn == "" && len(warnings) != 0 || tc.wantWarn != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], tc.wantWarn)) {
+				t.Errorf("warnings %q, want %q", warnings, tc.wantWarn)
 			}
 		})
 	}

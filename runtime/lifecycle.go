@@ -19,11 +19,10 @@ import (
 // in the created state.
 //
 // When the container has startContainer or poststart hooks, Start also
-// waits for init to exec (see awaitExec): a failing startContainer hook
-// (or exec) stops the container, Start removes it (cgroup and state
-// directory, as Delete would, without poststop) and returns the failure;
-// otherwise Start runs the poststart hooks, whose failures go to the
-// WithWarnFunc callback, and returns.
+// waits for init to exec (see awaitExec), then runs the poststart hooks.
+// A failing startContainer or poststart hook (or exec) fails Start: as
+// the runtime-spec lifecycle asks, the container is then stopped and
+// destroyed as by Delete, poststop hooks included.
 func (r *Runtime) Start(id string) error {
 	l, rec, err := r.lock(id, true)
 	if err != nil {
@@ -69,15 +68,17 @@ func (r *Runtime) Start(id string) error {
 	if err != nil {
 		return err
 	}
+	if failure == nil {
+		failure = runHooks(context.Background(), rec.Hooks, rec.State.State, specs.StateRunning, hookPoststart)
+	}
 	if failure != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		if err := r.remove(ctx, rec, l.path); err != nil {
+		if err := r.destroy(ctx, rec, l.path); err != nil {
 			return fmt.Errorf("start %s: %w (and then: %v)", id, failure, err)
 		}
 		return fmt.Errorf("start %s: %w", id, failure)
 	}
-	warnHooks(context.Background(), rec.Hooks, rec.State.State, specs.StateRunning, hookPoststart, r.warn)
 	return nil
 }
 
@@ -188,34 +189,27 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		return err
 	}
 	defer l.unlock()
-	switch st := rec.status(l.path); st {
-	case specs.StateRunning:
-		if !force {
-			return fmt.Errorf("%w: %s", ErrRunning, id)
-		}
-		fallthrough
-	case specs.StateCreated:
-		if err := rec.killAndWait(ctx); err != nil {
-			return err
-		}
+	if rec.status(l.path) == specs.StateRunning && !force {
+		return fmt.Errorf("%w: %s", ErrRunning, id)
 	}
-	if err := r.remove(ctx, rec, l.path); err != nil {
-		return err
-	}
-	// The container is deleted; poststop runs before Delete returns.
-	warnHooks(ctx, rec.Hooks, rec.State.State, specs.StateStopped, hookPoststop, r.warn)
-	return nil
+	return r.destroy(ctx, rec, l.path)
 }
 
-// remove removes the cgroup (killing what is left in it) and the state
-// directory of a container whose init is not running any more.
-func (r *Runtime) remove(ctx context.Context, rec *record, dir string) error {
+// destroy is the end of the runtime-spec lifecycle (steps 12 and 13): it
+// kills init if it still lives, removes the cgroup (killing what is left
+// in it) and the state directory dir, then runs the poststop hooks, whose
+// failures are warnings.
+func (r *Runtime) destroy(ctx context.Context, rec *record, dir string) error {
+	if err := rec.killAndWait(ctx); err != nil {
+		return err
+	}
 	if err := destroyCgroupRetry(ctx, rec.CgroupPaths); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove state dir: %w", err)
 	}
+	warnHooks(context.WithoutCancel(ctx), rec.Hooks, rec.State.State, specs.StateStopped, hookPoststop, r.warn)
 	return nil
 }
 

@@ -71,7 +71,7 @@ type Runtime struct {
 type Option func(*Runtime)
 
 // WithWarnFunc makes the Runtime report problems that do not fail an
-// operation (a failing poststart or poststop hook, as a *HookError) to
+// operation (a failing poststop hook, as a *HookError) to
 // warn. The default discards them: the library never logs.
 func WithWarnFunc(warn func(error)) Option { return func(r *Runtime) { r.warn = warn } }
 

@@ -51,7 +51,7 @@ func runtimeCmd(c *cobra.Command, run func(cmd *cobra.Command, rt *runtime.Runti
 			if runtimeFlags.systemdCgroup {
 				return fmt.Errorf("--systemd-cgroup: %w", runtime.ErrUnsupported)
 			}
-			// Failing poststart and poststop hooks do not fail the command;
+			// Failing poststop hooks do not fail the command;
 			// the runtime hands them over as warnings.
 			rt, err := runtime.New(runtimeFlags.root, runtime.WithWarnFunc(func(err error) { slog.Warn(err.Error()) }))
 			if err != nil {

@@ -71,8 +71,8 @@ type Runtime struct {
 type Option func(*Runtime)
 
 // WithWarnFunc makes the Runtime report problems that do not fail an
-// operation (a failing poststop hook, as a *HookError) to
-// warn. The default discards them: the library never logs.
+// operation (a failing poststop hook, as a *HookError) to warn. The
+// default discards them: the library never logs.
 func WithWarnFunc(warn func(error)) Option { return func(r *Runtime) { r.warn = warn } }
 
 // New returns a Runtime keeping state under root. An empty root means

@@ -92,7 +92,7 @@
 //     that thread), makes itself non-dumpable (no other process can open
 //     /proc/PID/exe, the runtime binary: the CVE-2019-5736 class), and
 //     unshares the cgroup namespace now that it is in its cgroup, so the
-//     cgroup is the namespace root. It opens exec.fifo O_RDONLY|O_NONBLOCK
+//     cgroup is the namespace root. It opens exec.fifo O_RDWR|O_NONBLOCK
 //     while the host path is still reachable.
 //  4. Rootfs, in the new mount namespace: / becomes rslave (or
 //     linux.rootfsPropagation); the rootfs is bind-mounted onto itself;
@@ -116,8 +116,7 @@
 //     over directories), read-only paths, sysctls, the read-only root,
 //     hostname and domainname, oom_score_adj, rlimits, the seccomp filter
 //     compiled (loaded here only in the case described under Seccomp),
-//     then the user:
-//     bounding set dropped, keepcaps, setgroups/setresgid/setresuid,
+//     then the user: bounding set dropped, keepcaps, setgroups/setresgid/setresuid,
 //     effective/permitted/inheritable with capset, ambient with prctl;
 //     then the cwd (getcwd must succeed, so it is inside the root: the
 //     CVE-2024-21626 class), the program lookup in the container's PATH,
@@ -184,7 +183,8 @@
 // which a hand-made BPF builder would have to redo. Validate checks the
 // names first (actions, operators, architectures this libseccomp can
 // filter on this host, flags, argument indexes, errnoRet only with
-// SCMP_ACT_ERRNO or SCMP_ACT_TRACE); SCMP_ACT_NOTIFY and listenerPath wrap
+// SCMP_ACT_ERRNO or SCMP_ACT_TRACE and at most 4095, the kernel's
+// largest errno); SCMP_ACT_NOTIFY and listenerPath wrap
 // ErrUnsupported. SCMP_ACT_KILL is the thread kill, as in runc; ERRNO and
 // TRACE return EPERM unless errnoRet says otherwise. Syscall names this
 // libseccomp does not know are skipped (profiles list newer kernels'

@@ -116,8 +116,9 @@
 //     over directories), read-only paths, sysctls, the read-only root,
 //     hostname and domainname, oom_score_adj, rlimits, the seccomp filter
 //     compiled (loaded here only in the case described under Seccomp),
-//     then the user: bounding set dropped, keepcaps, setgroups/setresgid/setresuid,
-//     effective/permitted/inheritable with capset, ambient with prctl;
+//     then the user: bounding set dropped, keepcaps,
+//     setgroups/setresgid/setresuid, effective/permitted/inheritable with
+//     capset, ambient with prctl;
 //     then the cwd (getcwd must succeed, so it is inside the root: the
 //     CVE-2024-21626 class), the program lookup in the container's PATH,
 //     the umask (default 022), no_new_privs, and close_range(3+preserved,

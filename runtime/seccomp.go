@@ -135,6 +135,9 @@ func seccompArchSupported(a specs.Arch) bool {
 }
 
 func validateSeccompAction(field string, a specs.LinuxSeccompAction) error {
+	if a == "" {
+		return configErrorf(field, "must be set")
+	}
 	if a == specs.ActNotify {
 		return unsupported(field, "SCMP_ACT_NOTIFY (a seccomp notify listener)")
 	}

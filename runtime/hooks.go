@@ -121,10 +121,11 @@ func warnHooks(ctx context.Context, h *specs.Hooks, st specs.State, status specs
 // runHook runs one hook: path with args (argv, args[0] included; just
 // path when empty) and exactly env as its environment, state on stdin,
 // in its own process group so that a timeout kills the whole group.
-func runHook(ctx context.Context, h specs.Hook, state []byte) *HookError {
+func runHook(parent context.Context, h specs.Hook, state []byte) *HookError {
+	ctx := parent
 	if h.Timeout != nil && *h.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
+		ctx, cancel = context.WithTimeout(parent, time.Duration(*h.Timeout)*time.Second)
 		defer cancel()
 	}
 	args := h.Args
@@ -145,10 +146,11 @@ func runHook(ctx context.Context, h specs.Hook, state []byte) *HookError {
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() == context.DeadlineExceeded {
+	switch {
+	case parent.Err() != nil:
+		err = fmt.Errorf("run hook: %w", parent.Err())
+	case ctx.Err() != nil: // only the hook's own timeout cancels ctx alone
 		err = fmt.Errorf("%w after %ds (killed)", ErrHookTimeout, *h.Timeout)
-	} else if ctx.Err() != nil {
-		err = fmt.Errorf("run hook: %w", ctx.Err())
 	}
 	return &HookError{Path: h.Path, Err: err, Output: out.tail()}
 }

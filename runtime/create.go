@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -102,12 +103,61 @@ type initConfig struct {
 	// ConsoleFD is init's fd of the connected console socket in terminal
 	// mode, 0 without a terminal.
 	ConsoleFD int `json:"consoleFD,omitempty"`
+	// State is what the hooks init runs get on stdin (status aside).
+	State specs.State `json:"state"`
 }
 
 // initReply is what init answers once the container is set up (or not).
+// Hooks means init has set up the mounts and waits, before the root
+// switch, for the parent to run the prestart and createRuntime hooks and
+// send an initResume.
 type initReply struct {
 	Error string `json:"error,omitempty"`
+	Hooks bool   `json:"hooks,omitempty"`
+	// Hook is set when Error comes from a hook init ran, so that the
+	// caller gets a *HookError back.
+	Hook *wireHookError `json:"hook,omitempty"`
 }
+
+// wireHookError is a *HookError as JSON.
+type wireHookError struct {
+	Kind    string `json:"kind"`
+	Index   int    `json:"index"`
+	Path    string `json:"path"`
+	Err     string `json:"err"`
+	Output  string `json:"output,omitempty"`
+	Timeout bool   `json:"timeout,omitempty"`
+}
+
+// errorReply is the initReply that reports err.
+func errorReply(err error) *initReply {
+	r := &initReply{Error: err.Error()}
+	var he *HookError
+	if errors.As(err, &he) {
+		r.Hook = &wireHookError{Kind: he.Kind, Index: he.Index, Path: he.Path, Err: he.Err.Error(),
+			Output: he.Output, Timeout: errors.Is(he.Err, ErrHookTimeout)}
+	}
+	return r
+}
+
+// err returns the error a reply reports, nil if none.
+func (r *initReply) err() error {
+	switch {
+	case r.Hook != nil:
+		h := r.Hook
+		err := errors.New(h.Err)
+		if h.Timeout {
+			err = fmt.Errorf("%w%s", ErrHookTimeout, strings.TrimPrefix(h.Err, ErrHookTimeout.Error()))
+		}
+		return &HookError{Kind: h.Kind, Index: h.Index, Path: h.Path, Err: err, Output: h.Output}
+	case r.Error != "":
+		return errors.New(r.Error)
+	}
+	return nil
+}
+
+// initResume is what the parent sends after the createRuntime hooks.
+type initResume struct{}
 
 // initFDEnv names the environment variable that tells a re-executed
 // process it is a container init, and which fd is its sync socket.
@@ -169,6 +219,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	}
 	var cmd *exec.Cmd
 	var cgPaths map[string]string
+	var hookState specs.State
 	defer func() {
 		if retErr == nil {
 			return
@@ -181,6 +232,11 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 			destroyCgroup(cgPaths)
 		}
 		os.RemoveAll(dir)
+		// A failing prestart, createRuntime or createContainer hook stops
+		// the container and the lifecycle goes on to its end: poststop.
+		if he := (*HookError)(nil); errors.As(retErr, &he) {
+			warnHooks(context.WithoutCancel(ctx), spec.Hooks, hookState, specs.StateStopped, hookPoststop, r.warn)
+		}
 	}()
 
 	// After the ID is claimed, so that a console socket listener sees a
@@ -247,24 +303,40 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	// container ready, bounded by ctx.
 	stop := context.AfterFunc(ctx, func() { parentSock.SetDeadline(time.Now()) })
 	defer stop()
-	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoPath: fifo, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD}
-	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
+	hookState = specs.State{Version: specs.Version, ID: id, Pid: pid, Bundle: bundle, Annotations: spec.Annotations}
+	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoPath: fifo, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD, State: hookState}
+	enc, dec := json.NewEncoder(parentSock), json.NewDecoder(parentSock)
+	if err := enc.Encode(&ic); err != nil {
 		return nil, fmt.Errorf("send init config: %w", err)
 	}
-	var reply initReply
-	if err := json.NewDecoder(parentSock).Decode(&reply); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("wait for init: %w", ctx.Err())
+	for {
+		var reply initReply
+		if err := dec.Decode(&reply); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("wait for init: %w", ctx.Err())
+			}
+			if st := exitedBriefly(cmd, time.Second); st != "" {
+				// Killed before answering: usually an OOM kill, the init
+				// counts against the container's memory limit.
+				return nil, fmt.Errorf("init exited before the container was set up (%s)", st)
+			}
+			return nil, fmt.Errorf("wait for init: %w", err)
 		}
-		if st := exitedBriefly(cmd, time.Second); st != "" {
-			// Killed before answering: usually an OOM kill, the init
-			// counts against the container's memory limit.
-			return nil, fmt.Errorf("init exited before the container was set up (%s)", st)
+		if err := reply.err(); err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("wait for init: %w", err)
-	}
-	if reply.Error != "" {
-		return nil, errors.New(reply.Error)
+		if !reply.Hooks {
+			break
+		}
+		// The namespaces and mounts exist, the root is not switched yet:
+		// prestart (deprecated) and createRuntime run here, in the
+		// runtime's namespaces.
+		if err := runHooks(ctx, spec.Hooks, hookState, specs.StateCreating, hookPrestart, hookCreateRuntime); err != nil {
+			return nil, err
+		}
+		if err := enc.Encode(&initResume{}); err != nil {
+			return nil, fmt.Errorf("resume init: %w", err)
+		}
 	}
 
 	rec := &record{
@@ -282,6 +354,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		},
 		InitStartTime: start,
 		CgroupPaths:   cgPaths,
+		Hooks:         spec.Hooks,
 	}
 	if err := writeRecord(dir, rec); err != nil {
 		return nil, fmt.Errorf("write state: %w", err)

@@ -13,8 +13,8 @@
 // checks a spec against what is implemented: every problem is a
 // *ConfigError naming the JSON field ("root.path",
 // "linux.namespaces[3].type"); a request for a feature that is not
-// implemented yet (seccomp, hooks, joining namespaces by path, the time
-// namespace, ...) wraps ErrUnsupported and is never ignored.
+// implemented yet (joining a mount namespace by path, seccomp notify, ...)
+// wraps ErrUnsupported and is never ignored.
 //
 // Status is never stored. It is derived every time from the init process:
 //   - stopped: the recorded pid does not exist, is a zombie, or has a
@@ -39,8 +39,14 @@
 //     "rootfs" (absolute, symlinks resolved), "created" (RFC 3339, UTC),
 //     "owner" (user name of the creator's euid), "initStartTime" (clock
 //     ticks since boot, from /proc/PID/stat) and "cgroupPaths" (controller
-//     name, or "" for the v2 hierarchy, to the absolute cgroup directory).
+//     name, or "" for the v2 hierarchy, to the absolute cgroup directory)
+//     and "hooks" (config.json's hooks at Create, runtime-spec JSON; Start
+//     and Delete run poststart and poststop from here).
 //   - exec.fifo (0600): a named pipe that exists from Create until Start.
+//     Init holds it open O_RDWR. After Start's byte, init may write one
+//     JSON initReply into it ({"error": "...", "hook": {...}}) when it
+//     fails before the exec; Start reads it when it waits for the exec
+//     (see Hooks).
 //
 // The pid file of WithPidFile holds the decimal pid with no newline and is
 // also written atomically (temporary file, rename). Nothing else is
@@ -81,13 +87,14 @@
 //  2. The parent creates the cgroup (github.com/opencontainers/cgroups:
 //     v1, hybrid or v2), moves init into it and sets the limits, then
 //     sends one JSON initConfig (the spec, the resolved rootfs, the fifo
-//     path, --no-pivot, the preserved fd count) on the socket.
+//     path, --no-pivot, the preserved fd count, the state the hooks get)
+//     on the socket.
 //  3. Init locks itself to its OS thread (capabilities, keepcaps,
 //     no_new_privs and the cgroup namespace are per thread; it execs from
 //     that thread), makes itself non-dumpable (no other process can open
 //     /proc/PID/exe, the runtime binary: the CVE-2019-5736 class), and
 //     unshares the cgroup namespace now that it is in its cgroup, so the
-//     cgroup is the namespace root. It opens exec.fifo O_RDONLY|O_NONBLOCK
+//     cgroup is the namespace root. It opens exec.fifo O_RDWR|O_NONBLOCK
 //     while the host path is still reachable.
 //  4. Rootfs, in the new mount namespace: / becomes rslave (or
 //     linux.rootfsPropagation); the rootfs is bind-mounted onto itself;
@@ -97,7 +104,12 @@
 //     the default devices (mknod, or a bind of the host node in a user
 //     namespace), linux.devices, and the fd/stdin/stdout/stderr/ptmx
 //     symlinks, unless /dev is a bind mount. Mount targets are resolved
-//     inside the rootfs with securejoin.
+//     inside the rootfs with securejoin. Then the hooks of creation: when
+//     there are prestart or createRuntime hooks, init sends
+//     {"hooks": true} and waits; the parent runs them (in the runtime's
+//     namespaces) and answers {}. Init then runs the createContainer
+//     hooks itself, in the container's namespaces, with host paths still
+//     reachable.
 //  5. Root switch: pivot_root(".", "."), then the old root, stacked on
 //     top, is made rslave and lazily unmounted. With --no-pivot every
 //     mount outside the rootfs is detached, the rootfs is moved onto /
@@ -105,9 +117,11 @@
 //     container's terminal (see Terminal below).
 //  6. Inside: masked paths (/dev/null bound over files, a read-only tmpfs
 //     over directories), read-only paths, sysctls, the read-only root,
-//     hostname and domainname, oom_score_adj, rlimits, then the user:
-//     bounding set dropped, keepcaps, setgroups/setresgid/setresuid,
-//     effective/permitted/inheritable with capset, ambient with prctl;
+//     hostname and domainname, oom_score_adj, rlimits, the seccomp filter
+//     compiled (loaded here only in the case described under Seccomp),
+//     then the user: bounding set dropped, keepcaps,
+//     setgroups/setresgid/setresuid, effective/permitted/inheritable with
+//     capset, ambient with prctl;
 //     then the cwd (getcwd must succeed, so it is inside the root: the
 //     CVE-2024-21626 class), the program lookup in the container's PATH,
 //     the umask (default 022), no_new_privs, and close_range(3+preserved,
@@ -116,14 +130,84 @@
 //     then writes state.json and the pid file, and Create returns. On any
 //     error before that, the parent kills init and removes the cgroup and
 //     the state directory: nothing is left behind.
-//  8. Init polls exec.fifo. poll reports no POLLHUP on a fifo that never
-//     had a writer, so it sleeps until Start opens the fifo O_WRONLY|
-//     O_NONBLOCK (ENXIO means init is gone), writes one byte and removes
-//     the fifo. Init reads the byte and execs process.args.
+//  8. Init polls exec.fifo (it is a writer itself, so poll never reports
+//     POLLHUP) until Start opens the fifo O_WRONLY|O_NONBLOCK (ENXIO means
+//     init is gone), writes one byte and removes the fifo. Init reads the
+//     byte, runs the startContainer hooks (inside the container, as the
+//     container's user), loads the seccomp filter and execs
+//     process.args.
 //
 // Delete refuses a running container unless forced, kills a created one
 // (as runc does), SIGKILLs what is left in the cgroup, removes the cgroup
-// (retrying while killed tasks exit) and the state directory.
+// (retrying while killed tasks exit) and the state directory, then runs
+// the poststop hooks.
+//
+// # Hooks
+//
+// Every hook (runtime-spec "POSIX-platform Hooks") is run with exactly its
+// args (argv, args[0] included; just the path when empty) and exactly its
+// env (empty when unset), the state JSON (ociVersion, id, status, pid,
+// bundle, annotations; pid is init's host pid) on stdin, its stdout and
+// stderr captured, in its own process group; a timeout kills the group.
+// Validate wants absolute paths and positive timeouts. The moments:
+//
+//   - prestart, then createRuntime: status "creating", in Create, by the
+//     runtime, in its namespaces, once the container's namespaces and
+//     mounts exist and before the root switch (lifecycle step 4);
+//   - createContainer: "creating", by init in the container's namespaces,
+//     right after those, before the root switch;
+//   - startContainer: "created", by init after Start's byte, after the
+//     root switch and the user switch, before the exec;
+//   - poststart: "running", by Start after the exec, before it returns;
+//   - poststop: "stopped", by Delete after the container is removed.
+//
+// A failing (non-zero exit, could not start, timed out) hook of the first
+// five kinds fails the operation with a *HookError ("hooks.createRuntime[0]
+// /path: exit status 3: <output tail>"), wrapping ErrHookTimeout for a
+// timeout; init reports its own hooks' failures as JSON, so the caller
+// gets a *HookError either way. As the runtime-spec lifecycle (1.3, steps
+// 3 to 9) asks, and as runc does, the container is then stopped and
+// destroyed, leaving nothing behind, and the poststop hooks run. Poststart
+// included: older runtime-spec texts made a poststart failure a warning.
+// For startContainer and poststart, Start waits until init has execed or
+// failed: it keeps a read end of exec.fifo, waits until init has taken
+// the byte, closes its write end, and reads until end-of-file (init's
+// O_RDWR fd is close-on-exec, so end-of-file comes with the exec or
+// init's exit); what it read is init's error. Start only waits when there
+// are such hooks, and holds the container's lock meanwhile; a hook
+// without a timeout may block it. A poststop failure does not change the
+// lifecycle: every poststop hook runs, and each failure goes to the
+// WithWarnFunc callback (lamina logs it as a warning).
+//
+// # Seccomp
+//
+// linux.seccomp is compiled with libseccomp (github.com/seccomp/
+// libseccomp-golang, cgo; libseccomp-dev to build), as runc and crun do:
+// it knows every architecture's syscall table and the multiplexed calls,
+// which a hand-made BPF builder would have to redo. Validate checks the
+// names first (actions, operators, architectures this libseccomp can
+// filter on this host, flags, argument indexes, errnoRet only with
+// SCMP_ACT_ERRNO or SCMP_ACT_TRACE and at most 4095, the kernel's
+// largest errno); SCMP_ACT_NOTIFY and listenerPath wrap
+// ErrUnsupported. SCMP_ACT_KILL is the thread kill, as in runc; ERRNO and
+// TRACE return EPERM unless errnoRet says otherwise. Syscall names this
+// libseccomp does not know are skipped (profiles list newer kernels'
+// calls), a rule with the default action is dropped, conditions on
+// distinct arguments are ANDed and several on one argument become
+// separate rules (as runc). The filter's own no_new_privs attribute is
+// off: process.noNewPrivileges decides. SECCOMP_FILTER_FLAG_TSYNC is
+// always in effect (the binding sets it); _LOG and _SPEC_ALLOW are
+// honoured; any other flag is rejected.
+//
+// Init compiles the filter before its reply to Create, so that a problem
+// fails Create, and loads it as late as it can: just before the exec,
+// after the startContainer hooks, when no_new_privs is set or the
+// effective capabilities keep CAP_SYS_ADMIN. Otherwise loading needs the
+// CAP_SYS_ADMIN init has as root, so the filter is loaded right before
+// the user switch, and the rest of init (setgroups, setresuid, capset,
+// prctl, chdir, close_range, the fifo wait, the startContainer hooks,
+// execve) runs under it, as in runc; docker's default profile allows all
+// of that.
 //
 // # Cgroups
 //
@@ -167,7 +251,9 @@
 //
 // # Not implemented yet
 //
-// Seccomp, hooks, joining namespaces by path, the time namespace, exec, systemd cgroups, device cgroup rules,
+// Joining namespaces by path, the time namespace, exec, seccomp notify
+// (SCMP_ACT_NOTIFY, listenerPath) and the ENOSYS answer runc adds for
+// syscalls newer than the profile, systemd cgroups, device cgroup rules,
 // id-mapped mounts, newuidmap/newgidmap for rootless multi-range mappings,
 // AppArmor and SELinux labels (accepted and not applied).
 //

@@ -13,7 +13,7 @@ import (
 
 // TestFeaturesMatchValidate checks that Features tells the truth: every
 // namespace and capability it lists passes Validate, and what it leaves
-// out (the time namespace, seccomp, hooks) is rejected as unsupported.
+// out (the time namespace, seccomp notify, ...) is rejected as unsupported.
 func TestFeaturesMatchValidate(t *testing.T) {
 	f := runtime.Features()
 	bundle := t.TempDir()
@@ -49,8 +49,7 @@ func TestFeaturesMatchValidate(t *testing.T) {
 		"time namespace": func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
 		},
-		"seccomp": func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow} },
-		"hooks":   func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}} },
+		"seccomp notify": func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActNotify} },
 		"memory policy": func(s *specs.Spec) {
 			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolInterleave, Nodes: "0"}
 		},
@@ -62,9 +61,55 @@ func TestFeaturesMatchValidate(t *testing.T) {
 			t.Errorf("%s: Validate gave %v, want ErrUnsupported", name, err)
 		}
 	}
-	if slices.Contains(f.Linux.Namespaces, string(specs.TimeNamespace)) || len(f.Hooks) != 0 ||
-		f.Hooks == nil || *f.Linux.Seccomp.Enabled {
+	if slices.Contains(f.Linux.Namespaces, string(specs.TimeNamespace)) || slices.Contains(f.Linux.Seccomp.Actions, string(specs.ActNotify)) {
 		t.Errorf("features claim more than Validate accepts: %+v", f)
+	}
+	hooks := &specs.Hooks{}
+	for _, kind := range f.Hooks {
+		h := []specs.Hook{{Path: "/bin/true"}}
+		switch kind {
+		case "prestart":
+			hooks.Prestart = h
+		case "createRuntime":
+			hooks.CreateRuntime = h
+		case "createContainer":
+			hooks.CreateContainer = h
+		case "startContainer":
+			hooks.StartContainer = h
+		case "poststart":
+			hooks.Poststart = h
+		case "poststop":
+			hooks.Poststop = h
+		default:
+			t.Errorf("unknown hook kind %q listed", kind)
+		}
+	}
+	if len(f.Hooks) != 6 {
+		t.Errorf("hooks %v, want all six kinds", f.Hooks)
+	}
+	if err := runtime.Validate(spec(func(s *specs.Spec) { s.Hooks = hooks }), bundle); err != nil {
+		t.Errorf("listed hooks rejected: %v", err)
+	}
+	sc := f.Linux.Seccomp
+	if !*sc.Enabled || len(sc.Actions) == 0 || len(sc.Operators) != 7 || !slices.Contains(sc.Archs, string(specs.ArchX86_64)) {
+		t.Errorf("seccomp features %+v", sc)
+	}
+	seccomp := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+	for _, a := range sc.Archs {
+		seccomp.Architectures = append(seccomp.Architectures, specs.Arch(a))
+	}
+	for _, fl := range sc.SupportedFlags {
+		seccomp.Flags = append(seccomp.Flags, specs.LinuxSeccompFlag(fl))
+	}
+	for _, a := range sc.Actions {
+		seccomp.Syscalls = append(seccomp.Syscalls, specs.LinuxSyscall{Names: []string{"getpid"}, Action: specs.LinuxSeccompAction(a)})
+	}
+	for _, op := range sc.Operators {
+		seccomp.Syscalls = append(seccomp.Syscalls, specs.LinuxSyscall{Names: []string{"getppid"}, Action: specs.ActErrno,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.LinuxSeccompOperator(op)}}})
+	}
+	if err := runtime.Validate(spec(func(s *specs.Spec) { s.Linux.Seccomp = seccomp }), bundle); err != nil {
+		t.Errorf("listed seccomp actions, operators, archs or flags rejected: %v", err)
 	}
 	s = spec(func(s *specs.Spec) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: "/tmp", Options: f.MountOptions})

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,34 +36,67 @@ func Init() error {
 	}
 	os.Unsetenv(initFDEnv)
 	sock := os.NewFile(uintptr(fd), "sync")
+	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
 	var ic initConfig
-	if err := json.NewDecoder(sock).Decode(&ic); err != nil {
+	if err := dec.Decode(&ic); err != nil {
 		return fmt.Errorf("init: read config: %w", err)
 	}
-	argv0, fifo, err := setup(&ic, fd)
+	// createRuntimeHooks hands over to the parent, which runs prestart and
+	// createRuntime, and waits for it to finish.
+	createRuntimeHooks := func() error {
+		if err := enc.Encode(&initReply{Hooks: true}); err != nil {
+			return fmt.Errorf("init: ask for createRuntime hooks: %w", err)
+		}
+		if err := dec.Decode(&initResume{}); err != nil {
+			return fmt.Errorf("init: wait for createRuntime hooks: %w", err)
+		}
+		return nil
+	}
+	px, err := setup(&ic, createRuntimeHooks)
 	if err != nil {
-		json.NewEncoder(sock).Encode(&initReply{Error: err.Error()})
+		enc.Encode(errorReply(err))
 		return err
 	}
-	if err := json.NewEncoder(sock).Encode(&initReply{}); err != nil {
+	if err := enc.Encode(&initReply{}); err != nil {
 		return fmt.Errorf("init: report ready: %w", err)
 	}
 	sock.Close()
-	if err := waitStart(fifo); err != nil {
+	if err := waitStart(px.fifo); err != nil {
 		return err
 	}
-	p := ic.Spec.Process
-	if err := syscall.Exec(argv0, p.Args, p.Env); err != nil {
-		return fmt.Errorf("exec %s: %w", argv0, err)
+	// From here on a failure goes back to Start through exec.fifo (see
+	// Runtime.Start), as one initReply.
+	if err := startContainer(&ic, px); err != nil {
+		b, _ := json.Marshal(errorReply(err))
+		unix.Write(px.fifo, b)
+		return err
+	}
+	return nil
+}
+
+// startContainer runs the startContainer hooks, loads the seccomp filter
+// when setup left that for last, and execs the container process. It
+// returns only on error.
+func startContainer(ic *initConfig, px *prepared) error {
+	s := ic.Spec
+	if err := runHooks(context.Background(), s.Hooks, ic.State, specs.StateCreated, hookStartContainer); err != nil {
+		return err
+	}
+	if px.seccomp != nil {
+		if err := px.seccomp.Load(); err != nil {
+			return fmt.Errorf("linux.seccomp: load filter: %w", err)
+		}
+	}
+	if err := syscall.Exec(px.argv0, s.Process.Args, s.Process.Env); err != nil {
+		return fmt.Errorf("exec %s: %w", px.argv0, err)
 	}
 	return nil
 }
 
 // waitStart blocks until Start writes a byte into exec.fifo. The fifo was
-// opened O_RDONLY|O_NONBLOCK before the root switch; poll does not report
-// POLLHUP on a fifo that never had a writer, so it sleeps until Start.
+// opened O_RDWR|O_NONBLOCK before the root switch (init is a reader, so
+// Start's open succeeds, and a writer, so no end-of-file ever shows).
 func waitStart(fifo int) error {
-	defer unix.Close(fifo)
 	for {
 		fds := []unix.PollFd{{Fd: int32(fifo), Events: unix.POLLIN}}
 		_, err := unix.Poll(fds, -1)
@@ -83,29 +118,50 @@ func waitStart(fifo int) error {
 	}
 }
 
-// setup prepares everything up to the exec. It returns the resolved
-// program path and the exec.fifo fd.
-func setup(ic *initConfig, syncFD int) (string, int, error) {
+// prepared is what setup leaves for the exec: the resolved program, the
+// exec.fifo fd, and the seccomp filter when it is to be loaded last.
+type prepared struct {
+	argv0   string
+	fifo    int
+	seccomp *libseccomp.ScmpFilter
+}
+
+// setup prepares everything up to the exec. createRuntimeHooks is called
+// between the mounts and the root switch when there are prestart or
+// createRuntime hooks.
+func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 	s := ic.Spec
 	p := s.Process
 	// Non-dumpable: other processes cannot open /proc/PID/exe (this very
 	// binary) of init, the CVE-2019-5736 class. execve resets it.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return "", -1, fmt.Errorf("set non-dumpable: %w", err)
+		return nil, fmt.Errorf("set non-dumpable: %w", err)
 	}
 	if hasNamespace(s, specs.CgroupNamespace) {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return "", -1, fmt.Errorf("unshare cgroup namespace: %w", err)
+			return nil, fmt.Errorf("unshare cgroup namespace: %w", err)
 		}
 	}
 	last := lastCap()
-	fifo, err := unix.Open(ic.FifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	// O_RDWR: see waitStart. Start still tells a dead init by ENXIO on
+	// its O_WRONLY open: init is the only other holder.
+	fifo, err := unix.Open(ic.FifoPath, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", -1, fmt.Errorf("open exec fifo: %w", err)
+		return nil, fmt.Errorf("open exec fifo: %w", err)
 	}
-	fail := func(err error) (string, int, error) { unix.Close(fifo); return "", -1, err }
+	fail := func(err error) (*prepared, error) { unix.Close(fifo); return nil, err }
 	userns := hasNamespace(s, specs.UserNamespace)
 	if err := prepareRootfs(s, ic.Rootfs, userns); err != nil {
+		return fail(err)
+	}
+	if hasHooks(s.Hooks, hookPrestart, hookCreateRuntime) {
+		if err := createRuntimeHooks(); err != nil {
+			return fail(err)
+		}
+	}
+	// createContainer: in the container's namespaces, before the root
+	// switch (the hook's path is a host path).
+	if err := runHooks(context.Background(), s.Hooks, ic.State, specs.StateCreating, hookCreateContainer); err != nil {
 		return fail(err)
 	}
 	if err := switchRoot(ic.Rootfs, ic.NoPivot); err != nil {
@@ -143,7 +199,25 @@ func setup(ic *initConfig, syncFD int) (string, int, error) {
 			return fail(fmt.Errorf("process.rlimits %s=%d:%d: %w", rl.Type, rl.Soft, rl.Hard, err))
 		}
 	}
-	if err := setUser(p, newCaps(p.Capabilities, last)); err != nil {
+	// The seccomp filter is built now, so that a problem fails Create, and
+	// loaded as late as possible: just before the exec when init may still
+	// load it then (no_new_privs set, or CAP_SYS_ADMIN kept in the
+	// effective set), otherwise here, before the user switch drops
+	// CAP_SYS_ADMIN; the filter then also applies to the rest of init.
+	c := newCaps(p.Capabilities, last)
+	var filter *libseccomp.ScmpFilter
+	if s.Linux.Seccomp != nil {
+		if filter, err = newSeccompFilter(s.Linux.Seccomp); err != nil {
+			return fail(err)
+		}
+		if sysAdmin, _ := capNumber("CAP_SYS_ADMIN"); !p.NoNewPrivileges && c.effective&(1<<sysAdmin) == 0 {
+			if err := filter.Load(); err != nil {
+				return fail(fmt.Errorf("linux.seccomp: load filter: %w", err))
+			}
+			filter = nil
+		}
+	}
+	if err := setUser(p, c); err != nil {
 		return fail(err)
 	}
 	if err := chdirInside(p.Cwd); err != nil {
@@ -168,7 +242,7 @@ func setup(ic *initConfig, syncFD int) (string, int, error) {
 	if err := unix.CloseRange(uint(3+ic.PreserveFDs), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fail(fmt.Errorf("mark fds close-on-exec: %w", err))
 	}
-	return argv0, fifo, nil
+	return &prepared{argv0: argv0, fifo: fifo, seccomp: filter}, nil
 }
 
 // setUser switches to process.user and sets the capability sets: drop the

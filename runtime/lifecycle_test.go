@@ -187,9 +187,29 @@ func TestCreateErrors(t *testing.T) {
 		{name: "unknown namespace", edit: func(s *specs.Spec, b string) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"})
 		}, wantField: "linux.namespaces[6].type", wantText: "bogus"},
-		{name: "seccomp", edit: func(s *specs.Spec, b string) {
-			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
-		}, wantField: "linux.seccomp", wantText: "seccomp is not supported yet"},
+		{name: "seccomp bad action", edit: func(s *specs.Spec, b string) {
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+				Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: "SCMP_ACT_BOGUS"}}}
+		}, wantField: "linux.seccomp.syscalls[0].action", wantText: "SCMP_ACT_BOGUS"},
+		{name: "seccomp bad op", edit: func(s *specs.Spec, b string) {
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+				Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno,
+					Args: []specs.LinuxSeccompArg{{Index: 1, Value: 1, Op: "SCMP_CMP_BOGUS"}}}}}
+		}, wantField: "linux.seccomp.syscalls[0].args[0].op", wantText: "SCMP_CMP_BOGUS"},
+		{name: "seccomp notify", edit: func(s *specs.Spec, b string) {
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+				Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActNotify}}}
+		}, wantField: "linux.seccomp.syscalls[0].action", wantText: "not supported yet"},
+		{name: "seccomp unknown flag", edit: func(s *specs.Spec, b string) {
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_BOGUS"}}
+		}, wantField: "linux.seccomp.flags[0]", wantText: "SECCOMP_FILTER_FLAG_BOGUS"},
+		{name: "relative hook path", edit: func(s *specs.Spec, b string) {
+			s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "bin/true"}}}
+		}, wantField: "hooks.poststop[0].path"},
+		{name: "zero hook timeout", edit: func(s *specs.Spec, b string) {
+			zero := 0
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true", Timeout: &zero}}}
+		}, wantField: "hooks.createRuntime[0].timeout"},
 		{name: "unknown capability", edit: func(s *specs.Spec, b string) {
 			s.Process.Capabilities.Effective = []string{"CAP_BOGUS"}
 		}, wantField: "process.capabilities.effective[0]"},

@@ -40,6 +40,9 @@ type record struct {
 	// CgroupPaths maps a v1 controller name (or "" for the v2 unified
 	// hierarchy) to the absolute cgroup directory created for the container.
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// Hooks are config.json's hooks at Create: Start runs poststart and
+	// Delete poststop from here, not from a config.json edited since.
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
 }
 
 // checkID accepts 1 to 1000 bytes of [A-Za-z0-9_.+-], not starting with
@@ -61,11 +64,24 @@ func checkID(id string) error {
 // directory. The zero value is not usable; use New.
 type Runtime struct {
 	root string
+	warn func(error)
 }
+
+// Option changes a Runtime.
+type Option func(*Runtime)
+
+// WithWarnFunc makes the Runtime report problems that do not fail an
+// operation (a failing poststop hook, as a *HookError) to warn. The
+// default discards them: the library never logs.
+func WithWarnFunc(warn func(error)) Option { return func(r *Runtime) { r.warn = warn } }
 
 // New returns a Runtime keeping state under root. An empty root means
 // DefaultRoot(). The directory is created (mode 0700) when needed.
-func New(root string) (*Runtime, error) {
+func New(root string, opts ...Option) (*Runtime, error) {
+	r := &Runtime{warn: func(error) {}}
+	for _, o := range opts {
+		o(r)
+	}
 	if root == "" {
 		root = DefaultRoot()
 	}
@@ -76,7 +92,8 @@ func New(root string) (*Runtime, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("create root: %w", err)
 	}
-	return &Runtime{root: abs}, nil
+	r.root = abs
+	return r, nil
 }
 
 // DefaultRoot is /run/lamina for root, and $XDG_RUNTIME_DIR/lamina (or

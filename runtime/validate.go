@@ -106,9 +106,8 @@ func Validate(s *specs.Spec, bundle string) error {
 	if p.ExecCPUAffinity != nil {
 		return unsupported("process.execCPUAffinity", "exec CPU affinity")
 	}
-	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+
-		len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0 {
-		return unsupported("hooks", "running hooks")
+	if err := validateHooks(s.Hooks); err != nil {
+		return err
 	}
 	for i, m := range s.Mounts {
 		f := fmt.Sprintf("mounts[%d]", i)
@@ -172,8 +171,8 @@ func Validate(s *specs.Spec, bundle string) error {
 	} else if os.Geteuid() != 0 {
 		return configErrorf("linux.namespaces", "a user namespace is required when not running as root")
 	}
-	if l.Seccomp != nil {
-		return unsupported("linux.seccomp", "seccomp")
+	if err := validateSeccomp(l.Seccomp); err != nil {
+		return err
 	}
 	switch l.RootfsPropagation {
 	case "", "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable":

@@ -4,7 +4,8 @@
 # a second run installs nothing. Pass extra package names as arguments.
 set -euo pipefail
 
-need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci "$@")
+# libseccomp-dev, gcc and pkg-config: the runtime's seccomp support is cgo over libseccomp.
+need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci libseccomp-dev gcc pkg-config "$@")
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

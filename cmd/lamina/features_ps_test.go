@@ -27,10 +27,8 @@ func TestCLIFeatures(t *testing.T) {
 	if err := json.Unmarshal(out, &f); err != nil {
 		t.Fatalf("features JSON: %v: %s", err, out)
 	}
-	// An empty hooks list ("none supported") must be printed: a missing
-	// one means "unknown".
-	if f.Hooks == nil || len(f.Hooks) != 0 {
-		t.Errorf("hooks %v, want an empty list", f.Hooks)
+	if len(f.Hooks) != 6 || !slices.Contains(f.Hooks, "createRuntime") {
+		t.Errorf("hooks %v, want all six kinds", f.Hooks)
 	}
 	if f.OCIVersionMax != specs.Version || f.Linux == nil {
 		t.Fatalf("features %s", out)
@@ -41,8 +39,9 @@ func TestCLIFeatures(t *testing.T) {
 	if !slices.Contains(f.Linux.Capabilities, "CAP_SYS_ADMIN") || !slices.Contains(f.MountOptions, "ro") {
 		t.Errorf("capabilities %v, mount options %v", f.Linux.Capabilities, f.MountOptions)
 	}
-	if s := f.Linux.Seccomp; s == nil || s.Enabled == nil || *s.Enabled {
-		t.Errorf("seccomp %+v, want enabled false", s)
+	if s := f.Linux.Seccomp; s == nil || s.Enabled == nil || !*s.Enabled || !slices.Contains(s.Actions, "SCMP_ACT_ERRNO") ||
+		slices.Contains(s.Actions, "SCMP_ACT_NOTIFY") || !slices.Contains(s.Operators, "SCMP_CMP_MASKED_EQ") {
+		t.Errorf("seccomp %+v, want enabled, with SCMP_ACT_ERRNO and SCMP_CMP_MASKED_EQ, without SCMP_ACT_NOTIFY", s)
 	}
 	if c := f.Linux.Cgroup; c == nil || !*c.V1 || !*c.V2 || *c.Systemd {
 		t.Errorf("cgroup %+v, want v1, v2, no systemd", c)

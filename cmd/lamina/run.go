@@ -88,7 +88,9 @@ Flags after IMAGE belong to COMMAND.`,
 		del := func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			if err := rt.Delete(ctx, id, true); err != nil {
+			// ErrNotExist: a failing startContainer hook makes Start
+			// remove the container itself.
+			if err := rt.Delete(ctx, id, true); err != nil && !errors.Is(err, runtime.ErrNotExist) {
 				slog.Error("delete after run", "id", id, "err", err)
 			}
 		}

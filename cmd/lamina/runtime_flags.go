@@ -51,7 +51,9 @@ func runtimeCmd(c *cobra.Command, run func(cmd *cobra.Command, rt *runtime.Runti
 			if runtimeFlags.systemdCgroup {
 				return fmt.Errorf("--systemd-cgroup: %w", runtime.ErrUnsupported)
 			}
-			rt, err := runtime.New(runtimeFlags.root)
+			// Failing poststop hooks do not fail the command;
+			// the runtime hands them over as warnings.
+			rt, err := runtime.New(runtimeFlags.root, runtime.WithWarnFunc(func(err error) { slog.Warn(err.Error()) }))
 			if err != nil {
 				return err
 			}

@@ -70,21 +70,30 @@ type Container struct {
 	ID  string
 	Pid int
 	cmd *exec.Cmd
+	ent *entered // set when init was started through the nsenter constructor
 }
 
 // Wait waits for the container's init to exit and returns its exit code,
 // 128+N when it was killed by signal N.
 func (c *Container) Wait() (int, error) {
+	if c.ent != nil {
+		return c.ent.wait()
+	}
 	err := c.cmd.Wait()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return -1, fmt.Errorf("wait for init: %w", err)
 	}
-	ws := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return exitCode(c.cmd.ProcessState), nil
+}
+
+// exitCode is the exit status of a process, 128+N when signal N killed it.
+func exitCode(st *os.ProcessState) int {
+	ws := st.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
+		return 128 + int(ws.Signal())
 	}
-	return ws.ExitStatus(), nil
+	return ws.ExitStatus()
 }
 
 // initConfig is what the parent sends to the init process over the sync
@@ -95,6 +104,9 @@ type initConfig struct {
 	FifoPath    string      `json:"fifoPath"`
 	NoPivot     bool        `json:"noPivot"`
 	PreserveFDs int         `json:"preserveFDs"`
+	// Exec is set instead of Spec, Rootfs and FifoPath for a process
+	// started by Exec in a running container.
+	Exec *execConfig `json:"exec,omitempty"`
 }
 
 // initReply is what init answers once the container is set up (or not).
@@ -191,17 +203,13 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	cmd = exec.Command(o.initPath, o.initArgs...)
 	cmd.Args[0] = "lamina-init"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdin, o.stdout, o.stderr
-	// Duplicates of the preserved fds, so that no *os.File (and its
-	// finalizer) ever owns the caller's own fds.
-	for i := 0; i < o.preserveFDs; i++ {
-		fd, err := unix.FcntlInt(uintptr(3+i), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			return nil, fmt.Errorf("preserve fd %d: %w", 3+i, err)
-		}
-		f := os.NewFile(uintptr(fd), "preserved")
-		defer f.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	preserved, err := preservedFiles(o.preserveFDs)
+	if err != nil {
+		childSock.Close()
+		return nil, err
 	}
+	defer closeFiles(preserved)
+	cmd.ExtraFiles = preserved
 	cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
 	cmd.Env = []string{initFDEnv + "=" + strconv.Itoa(3+o.preserveFDs)}
 	cmd.SysProcAttr = sysProcAttr(spec)

@@ -38,6 +38,9 @@ func Init() error {
 	if err := json.NewDecoder(sock).Decode(&ic); err != nil {
 		return fmt.Errorf("init: read config: %w", err)
 	}
+	if ic.Exec != nil {
+		return execInside(sock, &ic)
+	}
 	argv0, fifo, err := setup(&ic, fd)
 	if err != nil {
 		json.NewEncoder(sock).Encode(&initReply{Error: err.Error()})
@@ -124,26 +127,40 @@ func setup(ic *initConfig, syncFD int) (string, int, error) {
 			return fail(fmt.Errorf("domainname: %w", err))
 		}
 	}
+	argv0, err := applyProcess(p, ic.PreserveFDs, last)
+	if err != nil {
+		return fail(err)
+	}
+	return argv0, fifo, nil
+}
+
+// applyProcess applies the settings of p that init and exec share, in
+// order: oom_score_adj, rlimits, the user and capabilities, the cwd
+// (checked to be inside the root), the program lookup in the container's
+// PATH, the umask (default 022), no_new_privs, and close-on-exec for every
+// fd above stdio and the preserved ones. last is the kernel's highest
+// capability, read before the root switch. It returns the program path.
+func applyProcess(p *specs.Process, preserveFDs, last int) (string, error) {
 	if p.OOMScoreAdj != nil {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
-			return fail(fmt.Errorf("process.oomScoreAdj: %w", err))
+			return "", fmt.Errorf("process.oomScoreAdj: %w", err)
 		}
 	}
 	for _, rl := range p.Rlimits {
 		n, _ := rlimitNumber(rl.Type)
 		if err := syscall.Setrlimit(n, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-			return fail(fmt.Errorf("process.rlimits %s=%d:%d: %w", rl.Type, rl.Soft, rl.Hard, err))
+			return "", fmt.Errorf("process.rlimits %s=%d:%d: %w", rl.Type, rl.Soft, rl.Hard, err)
 		}
 	}
 	if err := setUser(p, newCaps(p.Capabilities, last)); err != nil {
-		return fail(err)
+		return "", err
 	}
 	if err := chdirInside(p.Cwd); err != nil {
-		return fail(err)
+		return "", err
 	}
 	argv0, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
-		return fail(fmt.Errorf("process.args[0]: %w", err))
+		return "", fmt.Errorf("process.args[0]: %w", err)
 	}
 	umask := 0o022
 	if p.User.Umask != nil {
@@ -152,15 +169,15 @@ func setup(ic *initConfig, syncFD int) (string, int, error) {
 	unix.Umask(umask)
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fail(fmt.Errorf("process.noNewPrivileges: %w", err))
+			return "", fmt.Errorf("process.noNewPrivileges: %w", err)
 		}
 	}
 	// Every fd above stdio and the preserved ones (the sync socket
 	// included) closes at exec.
-	if err := unix.CloseRange(uint(3+ic.PreserveFDs), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fail(fmt.Errorf("mark fds close-on-exec: %w", err))
+	if err := unix.CloseRange(uint(3+preserveFDs), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return "", fmt.Errorf("mark fds close-on-exec: %w", err)
 	}
-	return argv0, fifo, nil
+	return argv0, nil
 }
 
 // setUser switches to process.user and sets the capability sets: drop the

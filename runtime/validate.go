@@ -69,45 +69,8 @@ func Validate(s *specs.Spec, bundle string) error {
 	if s.Process == nil {
 		return configErrorf("process", "must be set")
 	}
-	p := s.Process
-	if len(p.Args) == 0 {
-		return configErrorf("process.args", "must not be empty")
-	}
-	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
-		return configErrorf("process.cwd", "must be an absolute path, got %q", p.Cwd)
-	}
-	if p.Terminal {
-		return unsupported("process.terminal", `terminal mode (--console-socket); set "terminal": false`)
-	}
-	if p.Capabilities != nil {
-		for _, set := range []struct {
-			name string
-			caps []string
-		}{
-			{"bounding", p.Capabilities.Bounding}, {"effective", p.Capabilities.Effective},
-			{"permitted", p.Capabilities.Permitted}, {"inheritable", p.Capabilities.Inheritable},
-			{"ambient", p.Capabilities.Ambient},
-		} {
-			for i, c := range set.caps {
-				if _, ok := capNumber(c); !ok {
-					return configErrorf(fmt.Sprintf("process.capabilities.%s[%d]", set.name, i), "unknown capability %q", c)
-				}
-			}
-		}
-	}
-	for i, rl := range p.Rlimits {
-		if _, ok := rlimitNumber(rl.Type); !ok {
-			return configErrorf(fmt.Sprintf("process.rlimits[%d].type", i), "unknown rlimit %q", rl.Type)
-		}
-	}
-	if p.Scheduler != nil {
-		return unsupported("process.scheduler", "the scheduler setting")
-	}
-	if p.IOPriority != nil {
-		return unsupported("process.ioPriority", "the I/O priority setting")
-	}
-	if p.ExecCPUAffinity != nil {
-		return unsupported("process.execCPUAffinity", "exec CPU affinity")
+	if err := validateProcess(s.Process, "process"); err != nil {
+		return err
 	}
 	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+
 		len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0 {
@@ -205,6 +168,51 @@ func Validate(s *specs.Spec, bundle string) error {
 	}
 	if err := validateResources(l.Resources); err != nil {
 		return err
+	}
+	return nil
+}
+
+// validateProcess checks a process (config.json's "process", or the one
+// given to Exec); field names in errors start with prefix.
+func validateProcess(p *specs.Process, prefix string) error {
+	if len(p.Args) == 0 {
+		return configErrorf(prefix+".args", "must not be empty")
+	}
+	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
+		return configErrorf(prefix+".cwd", "must be an absolute path, got %q", p.Cwd)
+	}
+	if p.Terminal {
+		return unsupported(prefix+".terminal", `terminal mode (--console-socket); set "terminal": false`)
+	}
+	if p.Capabilities != nil {
+		for _, set := range []struct {
+			name string
+			caps []string
+		}{
+			{"bounding", p.Capabilities.Bounding}, {"effective", p.Capabilities.Effective},
+			{"permitted", p.Capabilities.Permitted}, {"inheritable", p.Capabilities.Inheritable},
+			{"ambient", p.Capabilities.Ambient},
+		} {
+			for i, c := range set.caps {
+				if _, ok := capNumber(c); !ok {
+					return configErrorf(fmt.Sprintf(prefix+".capabilities.%s[%d]", set.name, i), "unknown capability %q", c)
+				}
+			}
+		}
+	}
+	for i, rl := range p.Rlimits {
+		if _, ok := rlimitNumber(rl.Type); !ok {
+			return configErrorf(fmt.Sprintf(prefix+".rlimits[%d].type", i), "unknown rlimit %q", rl.Type)
+		}
+	}
+	if p.Scheduler != nil {
+		return unsupported(prefix+".scheduler", "the scheduler setting")
+	}
+	if p.IOPriority != nil {
+		return unsupported(prefix+".ioPriority", "the I/O priority setting")
+	}
+	if p.ExecCPUAffinity != nil {
+		return unsupported(prefix+".execCPUAffinity", "exec CPU affinity")
 	}
 	return nil
 }

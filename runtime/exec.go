@@ -254,3 +254,14 @@ func closeFiles(fs []*os.File) {
 		}
 	}
 }
+
+// Config returns the config.json of container id, read from its bundle
+// now ("lamina exec" builds a process from its process section).
+func (r *Runtime) Config(id string) (*specs.Spec, error) {
+	l, rec, err := r.lock(id, false)
+	if err != nil {
+		return nil, err
+	}
+	defer l.unlock()
+	return LoadBundle(rec.Bundle)
+}

@@ -36,6 +36,11 @@ func startSleeper(t *testing.T, r *runtime.Runtime, edit func(*specs.Spec)) (str
 	if err := r.Start(id); err != nil {
 		t.Fatalf("start: %v", err)
 	}
+	// Start returns before init has exec'd sleep.
+	eventually(t, "init to exec sleep", func() bool {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(c.Pid) + "/comm")
+		return string(b) == "sleep\n"
+	})
 	return id, c, spec
 }
 

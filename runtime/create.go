@@ -173,12 +173,15 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		return nil, fmt.Errorf("lock state dir: %w", err)
 	}
 	var cmd *exec.Cmd
+	var ent *entered
 	var cgPaths map[string]string
 	defer func() {
 		if retErr == nil {
 			return
 		}
-		if cmd != nil && cmd.Process != nil {
+		if ent != nil {
+			ent.kill()
+		} else if cmd != nil && cmd.Process != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
@@ -210,22 +213,41 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	}
 	defer closeFiles(preserved)
 	cmd.ExtraFiles = preserved
-	cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
-	cmd.Env = []string{initFDEnv + "=" + strconv.Itoa(3+o.preserveFDs)}
-	cmd.SysProcAttr = sysProcAttr(spec)
-	err = cmd.Start()
-	childSock.Close()
-	if err != nil {
-		cmd = nil
-		return nil, fmt.Errorf("start init: %w", err)
+	var pid int
+	if needsEnter(spec) {
+		// Through the nsenter constructor: it joins the namespaces
+		// with a path, makes the new ones and the time namespace, and
+		// forks init inside.
+		plan, err := createPlan(spec)
+		if err != nil {
+			childSock.Close()
+			return nil, err
+		}
+		defer closeFiles(plan.join)
+		plan.cgroup = func(p int) (err error) { cgPaths, err = applyCgroup(cg, p); return err }
+		if ent, err = startEntered(ctx, cmd, parentSock, childSock, plan); err != nil {
+			cmd = nil // startEntered left nothing running
+			return nil, err
+		}
+		pid = ent.proc.Pid
+	} else {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
+		cmd.Env = []string{initFDEnv + "=" + strconv.Itoa(3+o.preserveFDs)}
+		cmd.SysProcAttr = sysProcAttr(spec)
+		err = cmd.Start()
+		childSock.Close()
+		if err != nil {
+			cmd = nil
+			return nil, fmt.Errorf("start init: %w", err)
+		}
+		pid = cmd.Process.Pid
+		if cgPaths, err = applyCgroup(cg, pid); err != nil {
+			return nil, err
+		}
 	}
-	pid := cmd.Process.Pid
 	_, start, err := procStat(pid)
 	if err != nil {
 		return nil, fmt.Errorf("read init start time: %w", err)
-	}
-	if cgPaths, err = applyCgroup(cg, pid); err != nil {
-		return nil, err
 	}
 
 	// Hand init its configuration and wait for it to report the
@@ -236,10 +258,17 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return nil, fmt.Errorf("send init config: %w", err)
 	}
+	var rd io.Reader = parentSock
+	if ent != nil {
+		rd = ent.rd
+	}
 	var reply initReply
-	if err := json.NewDecoder(parentSock).Decode(&reply); err != nil {
+	if err := json.NewDecoder(rd).Decode(&reply); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("wait for init: %w", ctx.Err())
+		}
+		if ent != nil {
+			return nil, fmt.Errorf("wait for init: %w", err)
 		}
 		if st := exitedBriefly(cmd, time.Second); st != "" {
 			// Killed before answering: usually an OOM kill, the init
@@ -276,7 +305,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 			return nil, fmt.Errorf("write pid file: %w", err)
 		}
 	}
-	return &Container{ID: id, Pid: pid, cmd: cmd}, nil
+	return &Container{ID: id, Pid: pid, cmd: cmd, ent: ent}, nil
 }
 
 // sysProcAttr returns the clone flags and id mappings for init. The

@@ -96,7 +96,7 @@ func setup(ic *initConfig, syncFD int) (string, int, error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return "", -1, fmt.Errorf("set non-dumpable: %w", err)
 	}
-	if hasNamespace(s, specs.CgroupNamespace) {
+	if hasNamespace(s, specs.CgroupNamespace) && !joinsNamespace(s.Linux, specs.CgroupNamespace) {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return "", -1, fmt.Errorf("unshare cgroup namespace: %w", err)
 		}

@@ -116,23 +116,22 @@ func Validate(s *specs.Spec, bundle string) error {
 			return configErrorf(f+".type", "namespace %q listed twice", ns.Type)
 		}
 		seen[ns.Type] = true
-		if ns.Path != "" {
-			return unsupported(f+".path", "joining an existing namespace")
-		}
-		if ns.Type == specs.TimeNamespace {
-			return unsupported(f+".type", "the time namespace")
-		}
 	}
 	if !seen[specs.MountNamespace] {
 		return configErrorf("linux.namespaces", "a mount namespace is required")
 	}
-	if seen[specs.UserNamespace] {
+	if err := validateNamespacePaths(l); err != nil {
+		return err
+	}
+	if seen[specs.UserNamespace] && !joinsNamespace(l, specs.UserNamespace) {
 		if len(l.UIDMappings) == 0 {
 			return configErrorf("linux.uidMappings", "required with a user namespace")
 		}
 		if len(l.GIDMappings) == 0 {
 			return configErrorf("linux.gidMappings", "required with a user namespace")
 		}
+	} else if seen[specs.UserNamespace] {
+		// Joined: validateNamespacePaths checked that no mapping is set.
 	} else if len(l.UIDMappings)+len(l.GIDMappings) > 0 {
 		return configErrorf("linux.uidMappings", "set without a user namespace")
 	} else if os.Geteuid() != 0 {

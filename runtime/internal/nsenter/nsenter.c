@@ -6,11 +6,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -45,8 +47,8 @@ static int parse_int(const char *s, char **end)
 {
 	errno = 0;
 	long v = strtol(s, end, 10);
-	if (errno != 0 || *end == s || v < 0 || v > 1 << 30)
-		fail("parse " "_LAMINA_NSENTER_*", EINVAL);
+	if (errno != 0 || *end == s || v < 0 || v > INT_MAX)
+		fail("parse _LAMINA_NSENTER_*", EINVAL);
 	return (int)v;
 }
 
@@ -108,6 +110,11 @@ __attribute__((constructor)) static void lamina_nsenter(void)
 		return;
 	char *end;
 	sync_fd = parse_int(s, &end);
+	// Before entering anything: no process in the container may open
+	// /proc/PID/exe (the runtime binary) of this process or its child
+	// (the CVE-2019-5736 class). execve resets it.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fail("set non-dumpable", errno);
 	wait_go();
 
 	const char *list = getenv("_LAMINA_NSENTER_JOIN");

@@ -19,7 +19,10 @@
 // _LAMINA_NSENTER is set; its value is the number of an inherited
 // AF_UNIX stream socket to the parent (the runtime). Then:
 //
-//  1. It reads one byte 'g' from the socket. Before sending it the parent
+//  1. It makes the process non-dumpable (so that no process in the
+//     container can open /proc/PID/exe, the runtime binary, of it or of
+//     its child: the CVE-2019-5736 class; the final execve resets it),
+//     then reads one byte 'g' from the socket. Before sending it the parent
 //     moves this process into the container's cgroups, so that
 //     everything forked below inherits them.
 //  2. _LAMINA_NSENTER_JOIN (optional): a comma-separated list of
@@ -47,7 +50,7 @@
 //
 // On any failure it writes "error WHAT: STRERROR\n" and exits 1 before
 // forking, so nothing is left running. Nothing is written to disk except
-// /proc/self/timens_offsets.
+// /proc/self/timens_offsets (and uid_map and gid_map, by the parent).
 package nsenter
 
 import "C"

@@ -13,8 +13,8 @@
 // checks a spec against what is implemented: every problem is a
 // *ConfigError naming the JSON field ("root.path",
 // "linux.namespaces[3].type"); a request for a feature that is not
-// implemented yet (seccomp, hooks, terminal, joining namespaces by path,
-// the time namespace, ...) wraps ErrUnsupported and is never ignored.
+// implemented yet (seccomp, hooks, terminal, joining a mount namespace by
+// path, ...) wraps ErrUnsupported and is never ignored.
 //
 // Status is never stored. It is derived every time from the init process:
 //   - stopped: the recorded pid does not exist, is a zombie, or has a
@@ -42,8 +42,9 @@
 //     name, or "" for the v2 hierarchy, to the absolute cgroup directory).
 //   - exec.fifo (0600): a named pipe that exists from Create until Start.
 //
-// The pid file of WithPidFile holds the decimal pid with no newline and is
-// also written atomically (temporary file, rename). Nothing else is
+// The pid file of WithPidFile (for Create and Exec) holds the decimal pid
+// with no newline and is also written atomically (temporary file, rename).
+// Exec writes nothing else to disk. Nothing else is
 // written to disk, except what the container's own mounts and /dev setup
 // create inside the rootfs when it has no /dev mount (device nodes and the
 // fd, stdin, stdout, stderr, ptmx symlinks in ROOTFS/dev) and the mount
@@ -52,7 +53,9 @@
 // # Locking
 //
 // There is one lock per container: flock on the ROOT/ID directory itself.
-// State and Kill take it shared; Create, Start and Delete exclusive. Only
+// State, Kill, Config and Exec take it shared; Create, Start and Delete
+// exclusive (Exec holds it until its process has exec'd, so Delete cannot
+// remove the container under it). Only
 // one lock is ever held at a time, so there is no lock order to get wrong.
 // Create claims an ID with mkdir (atomic), then locks the directory and
 // holds the lock until state.json is written; a concurrent reader that
@@ -117,6 +120,43 @@
 //     O_NONBLOCK (ENXIO means init is gone), writes one byte and removes
 //     the fifo. Init reads the byte and execs process.args.
 //
+// # Joining namespaces: the nsenter constructor
+//
+// setns into a user or mount namespace, and unshare(CLONE_NEWUSER), need a
+// single-threaded process, and setns or unshare of pid and time namespaces
+// only affect children. So when Create must join a namespace by path
+// (linux.namespaces[i].path, checked with the NS_GET_NSTYPE ioctl) or make
+// a time namespace, and always for Exec, the re-executed process goes
+// through runtime/internal/nsenter, a cgo constructor that runs before the
+// Go runtime (its package doc has the protocol). The parent moves it into
+// the container's cgroups; it joins the namespace fds it inherits (user
+// first), unshares the new namespaces (the parent writes the id maps of a
+// new user namespace), unshares a time namespace and writes
+// linux.timeOffsets to /proc/self/timens_offsets, then forks with
+// CLONE_PARENT, reports the child's pid and exits. The child, a child of
+// the runtime that it waits for, runs Init as above. Create otherwise uses
+// Cloneflags, one process fewer. The constructor's environment adds the
+// _LAMINA_NSENTER* variables to _LAMINA_INIT_FD. A joined cgroup namespace is not
+// unshared again. Joining a mount namespace by path is refused: the rootfs
+// setup would pivot_root every process of that namespace.
+//
+// # Exec
+//
+// Exec runs a process in a created or running container: it opens the
+// namespaces of init (/proc/PID/ns/*, those that differ from the caller's)
+// and its root (/proc/PID/root, O_PATH) by pid, then checks through the
+// pidfd verified against the recorded start time that the pid still names
+// init. The process joins the cgroups of state.json's cgroupPaths and the
+// namespaces (user first, mount last) in the constructor, then, in Go:
+// non-dumpable, fchdir to the root fd and chroot (joining a mount
+// namespace sets the root to the namespace's, which is not the container's
+// after --no-pivot), then the same process settings as init (rlimits,
+// user, capabilities, cwd check, PATH lookup, umask, no_new_privs,
+// close-on-exec above the preserved fds), and the exec. Its sync socket is
+// close-on-exec: Exec reads EOF once the program runs, or an initReply
+// with the error. A config with linux.seccomp is refused until exec can
+// load the filter. The process is a child of the caller (Process.Wait).
+//
 // Delete refuses a running container unless forced, kills a created one
 // (as runc does), SIGKILLs what is left in the cgroup, removes the cgroup
 // (retrying while killed tasks exit) and the state directory.
@@ -134,8 +174,9 @@
 //
 // # Not implemented yet
 //
-// Seccomp, hooks, terminal mode and --console-socket, joining namespaces
-// by path, the time namespace, exec, systemd cgroups, device cgroup rules,
+// Seccomp, hooks, terminal mode and --console-socket (for exec too),
+// joining a mount namespace by path, exec into a container with seccomp,
+// systemd cgroups, device cgroup rules,
 // id-mapped mounts, newuidmap/newgidmap for rootless multi-range mappings,
 // AppArmor and SELinux labels (accepted and not applied).
 //

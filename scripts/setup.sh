@@ -4,7 +4,7 @@
 # a second run installs nothing. Pass extra package names as arguments.
 set -euo pipefail
 
-need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry "$@")
+need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry gcc libc6-dev "$@")
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

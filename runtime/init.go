@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/lamina-dev/lamina/runtime/internal/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -33,6 +34,9 @@ func Init() error {
 		return fmt.Errorf("init: bad %s: %w", initFDEnv, err)
 	}
 	os.Unsetenv(initFDEnv)
+	for _, e := range []string{nsenter.EnvSync, nsenter.EnvJoin, nsenter.EnvUnshare, nsenter.EnvTimeNS} {
+		os.Unsetenv(e)
+	}
 	sock := os.NewFile(uintptr(fd), "sync")
 	var ic initConfig
 	if err := json.NewDecoder(sock).Decode(&ic); err != nil {

@@ -99,12 +99,15 @@ func exitCode(st *os.ProcessState) int {
 // initConfig is what the parent sends to the init process over the sync
 // socket, as one JSON document.
 type initConfig struct {
-	Spec        *specs.Spec `json:"spec"`
-	Rootfs      string      `json:"rootfs"`
-	FifoPath    string      `json:"fifoPath"`
-	NoPivot     bool        `json:"noPivot"`
-	PreserveFDs int         `json:"preserveFDs"`
-	// Exec is set instead of Spec, Rootfs and FifoPath for a process
+	Spec   *specs.Spec `json:"spec"`
+	Rootfs string      `json:"rootfs"`
+	// FifoFD is an O_PATH fd on exec.fifo, which init reopens through
+	// /proc/self/fd: it may not be able to reach the state directory
+	// (mode 0700 root) as root of its user namespace.
+	FifoFD      int  `json:"fifoFD"`
+	NoPivot     bool `json:"noPivot"`
+	PreserveFDs int  `json:"preserveFDs"`
+	// Exec is set instead of Spec, Rootfs and FifoFD for a process
 	// started by Exec in a running container.
 	Exec *execConfig `json:"exec,omitempty"`
 }
@@ -195,6 +198,13 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return nil, fmt.Errorf("create %s: %w", fifo, err)
 	}
+	// Init opens the fifo as root of its user namespace, which may be
+	// another host user than the caller (0 mapped to 100000).
+	if uid, gid, ok := hostRootIDs(spec.Linux); ok {
+		if err := os.Chown(fifo, uid, gid); err != nil {
+			return nil, fmt.Errorf("chown %s: %w", fifo, err)
+		}
+	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("create sync socket: %w", err)
@@ -212,7 +222,14 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		return nil, err
 	}
 	defer closeFiles(preserved)
-	cmd.ExtraFiles = preserved
+	fifoF, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		childSock.Close()
+		return nil, fmt.Errorf("open %s: %w", fifo, err)
+	}
+	defer fifoF.Close()
+	fifoFD := 3 + len(preserved)
+	cmd.ExtraFiles = append(preserved, fifoF)
 	var pid int
 	if needsEnter(spec) {
 		// Through the nsenter constructor: it joins the namespaces
@@ -232,7 +249,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		pid = ent.proc.Pid
 	} else {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
-		cmd.Env = []string{initFDEnv + "=" + strconv.Itoa(3+o.preserveFDs)}
+		cmd.Env = []string{initFDEnv + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)-1)}
 		cmd.SysProcAttr = sysProcAttr(spec)
 		err = cmd.Start()
 		childSock.Close()
@@ -254,7 +271,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	// container ready, bounded by ctx.
 	stop := context.AfterFunc(ctx, func() { parentSock.SetDeadline(time.Now()) })
 	defer stop()
-	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoPath: fifo, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs}
+	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoFD: fifoFD, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return nil, fmt.Errorf("send init config: %w", err)
 	}

@@ -40,7 +40,9 @@
 //     "owner" (user name of the creator's euid), "initStartTime" (clock
 //     ticks since boot, from /proc/PID/stat) and "cgroupPaths" (controller
 //     name, or "" for the v2 hierarchy, to the absolute cgroup directory).
-//   - exec.fifo (0600): a named pipe that exists from Create until Start.
+//   - exec.fifo (0600): a named pipe that exists from Create until Start,
+//     owned by the host ids of the container's root when it has a new
+//     user namespace.
 //
 // The pid file of WithPidFile (for Create and Exec) holds the decimal pid
 // with no newline and is also written atomically (temporary file, rename).
@@ -72,8 +74,8 @@
 // the child runs. The program must call Init when IsInit reports true
 // (lamina's hidden "init" command; tests call it from TestMain). The
 // child's environment holds only _LAMINA_INIT_FD=N, the number of its end
-// of a socketpair; fds 3..N-1 are the ones preserved with
-// WithPreserveFDs.
+// of a socketpair; fds 3..N-2 are the ones preserved with
+// WithPreserveFDs, and N-1 is an O_PATH fd on exec.fifo.
 //
 //  1. Create validates config.json, mkdirs and locks ROOT/ID, makes
 //     exec.fifo and starts init. The cgroup namespace is not in the clone
@@ -81,14 +83,16 @@
 //  2. The parent creates the cgroup (github.com/opencontainers/cgroups:
 //     v1, hybrid or v2), moves init into it and sets the limits, then
 //     sends one JSON initConfig (the spec, the resolved rootfs, the fifo
-//     path, --no-pivot, the preserved fd count) on the socket.
+//     fd, --no-pivot, the preserved fd count) on the socket.
 //  3. Init locks itself to its OS thread (capabilities, keepcaps,
 //     no_new_privs and the cgroup namespace are per thread; it execs from
 //     that thread), makes itself non-dumpable (no other process can open
 //     /proc/PID/exe, the runtime binary: the CVE-2019-5736 class), and
 //     unshares the cgroup namespace now that it is in its cgroup, so the
 //     cgroup is the namespace root. It opens exec.fifo O_RDONLY|O_NONBLOCK
-//     while the host path is still reachable.
+//     through /proc/self/fd/FIFOFD: root of a new user namespace may be
+//     another host user (0 mapped to 100000), which cannot reach the
+//     state directory; the parent made the fifo that user's.
 //  4. Rootfs, in the new mount namespace: / becomes rslave (or
 //     linux.rootfsPropagation); the rootfs is bind-mounted onto itself;
 //     the config mounts follow in order (bind with a remount for the

@@ -106,7 +106,7 @@ func setup(ic *initConfig, syncFD int) (string, int, error) {
 		}
 	}
 	last := lastCap()
-	fifo, err := unix.Open(ic.FifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(ic.FifoFD), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", -1, fmt.Errorf("open exec fifo: %w", err)
 	}

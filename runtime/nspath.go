@@ -80,11 +80,16 @@ func joinsNamespace(l *specs.Linux, t specs.LinuxNamespaceType) bool {
 }
 
 // needsEnter reports whether init must be started through the nsenter
-// constructor: to join a namespace by path, or to make a time namespace
-// (its offsets must be written before any process is in it).
+// constructor: to join a namespace by path; to make a time namespace (its
+// offsets must be written before any process is in it); or to make a user
+// namespace: a process keeps the capabilities it has in a new user
+// namespace across fork, but loses them at execve unless its uid is mapped
+// to 0 there, so init, re-executed with Cloneflags, could not set up a
+// container whose mappings leave the caller's uid out (root creating
+// 0 -> 100000).
 func needsEnter(s *specs.Spec) bool {
 	for _, ns := range s.Linux.Namespaces {
-		if ns.Path != "" || ns.Type == specs.TimeNamespace {
+		if ns.Path != "" || ns.Type == specs.TimeNamespace || ns.Type == specs.UserNamespace {
 			return true
 		}
 	}
@@ -134,6 +139,26 @@ func timeOffsets(offsets map[string]specs.LinuxTimeOffset) string {
 		fmt.Fprintf(&b, "%s %d %d\n", c, offsets[c].Secs, offsets[c].Nanosecs)
 	}
 	return b.String()
+}
+
+// hostRootIDs returns the host uid and gid that uid and gid 0 of a new
+// user namespace map to; ok is false without a new user namespace or
+// without 0 in the mappings.
+func hostRootIDs(l *specs.Linux) (uid, gid int, ok bool) {
+	if !hasNamespace(&specs.Spec{Linux: l}, specs.UserNamespace) || joinsNamespace(l, specs.UserNamespace) {
+		return 0, 0, false
+	}
+	host := func(ms []specs.LinuxIDMapping) (int, bool) {
+		for _, m := range ms {
+			if m.ContainerID == 0 && m.Size > 0 {
+				return int(m.HostID), true
+			}
+		}
+		return 0, false
+	}
+	uid, uok := host(l.UIDMappings)
+	gid, gok := host(l.GIDMappings)
+	return uid, gid, uok && gok
 }
 
 // writeIDMaps writes the uid and gid maps of the new user namespace of

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -103,6 +104,22 @@ static void new_time_ns(const char *offsets)
 	close(fd);
 }
 
+// become_root switches to uid and gid 0 of the new user namespace, now
+// mapped. Until then the process's ids may be unmapped there (root making
+// a namespace that maps 0 to 100000), and the kernel refuses to create
+// files with an unmapped owner (EOVERFLOW). The capabilities stay.
+static void become_root(void)
+{
+	if (setresgid(0, 0, 0) < 0)
+		fail("setresgid to 0 in the new user namespace", errno);
+	// Drop the host's supplementary groups where setgroups is allowed
+	// (a root caller); denied (EPERM) for an unprivileged one.
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
+		fail("clear supplementary groups", errno);
+	if (setresuid(0, 0, 0) < 0)
+		fail("setresuid to 0 in the new user namespace", errno);
+}
+
 __attribute__((constructor)) static void lamina_nsenter(void)
 {
 	const char *s = getenv("_LAMINA_NSENTER");
@@ -127,9 +144,18 @@ __attribute__((constructor)) static void lamina_nsenter(void)
 		if (f && unshare(f) < 0)
 			fail("unshare namespaces", errno);
 		if (f & CLONE_NEWUSER) {
-			// Only the parent, outside, can map our ids.
+			// Only the parent, outside, can map our ids. It cannot
+			// open our /proc files while we are non-dumpable (they
+			// belong to root then): dumpable just for that. No
+			// container process is in the new namespace yet, and
+			// this process is in no new pid namespace.
+			if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+				fail("set dumpable", errno);
 			write_all(sync_fd, "idmap\n", 6, "request id maps");
 			wait_go();
+			if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+				fail("set non-dumpable", errno);
+			become_root();
 		}
 	}
 

@@ -36,7 +36,13 @@
 //  3. _LAMINA_NSENTER_UNSHARE (optional): decimal clone flags passed to
 //     unshare(2) after the joins, so new namespaces are owned by a joined
 //     user namespace. With CLONE_NEWUSER it writes "idmap\n" and waits for
-//     another 'g': the parent writes uid_map and gid_map meanwhile.
+//     another 'g': the parent writes uid_map and gid_map meanwhile (the
+//     process is dumpable just for that: the /proc files of a
+//     non-dumpable process belong to root, which an unprivileged parent
+//     is not; no container process can reach it then). Then
+//     it switches to uid and gid 0 of the namespace (with no supplementary
+//     groups where setgroups is allowed): its host ids may be unmapped
+//     there, and the kernel refuses to create files owned by unmapped ids.
 //  4. _LAMINA_NSENTER_TIMENS (optional): unshare(CLONE_NEWTIME) and write
 //     the variable's value, lines of "monotonic|boottime SECS NANOS", to
 //     /proc/self/timens_offsets. Offsets can only be written while no

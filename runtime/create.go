@@ -325,9 +325,10 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	return &Container{ID: id, Pid: pid, cmd: cmd, ent: ent}, nil
 }
 
-// sysProcAttr returns the clone flags and id mappings for init. The
-// cgroup namespace is left out: init unshares it after the parent has
-// moved it into its cgroup, so that the cgroup becomes the namespace root.
+// sysProcAttr returns the clone flags for init, which needsEnter has
+// ruled out a user or time namespace and namespace paths for. The cgroup
+// namespace is left out: init unshares it after the parent has moved it
+// into its cgroup, so that the cgroup becomes the namespace root.
 func sysProcAttr(s *specs.Spec) *syscall.SysProcAttr {
 	a := &syscall.SysProcAttr{}
 	for _, ns := range s.Linux.Namespaces {
@@ -335,15 +336,6 @@ func sysProcAttr(s *specs.Spec) *syscall.SysProcAttr {
 			a.Cloneflags |= namespaceFlags[ns.Type]
 		}
 	}
-	for _, m := range s.Linux.UIDMappings {
-		a.UidMappings = append(a.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
-	}
-	for _, m := range s.Linux.GIDMappings {
-		a.GidMappings = append(a.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
-	}
-	// An unprivileged process may only write a gid map once setgroups is
-	// denied; root keeps setgroups so additionalGids work.
-	a.GidMappingsEnableSetgroups = os.Geteuid() == 0
 	return a
 }
 

@@ -69,9 +69,9 @@
 //
 // A Go process is multithreaded, so it cannot unshare a user namespace.
 // Create therefore re-executes a program (default /proc/self/exe init,
-// see WithInitCommand) with SysProcAttr.Cloneflags for the configured
-// namespaces and the uid/gid mappings, which Go's os/exec writes before
-// the child runs. The program must call Init when IsInit reports true
+// see WithInitCommand) in the configured namespaces: with
+// SysProcAttr.Cloneflags, or through the nsenter constructor (see below)
+// for a user or time namespace or a namespace path. The program must call Init when IsInit reports true
 // (lamina's hidden "init" command; tests call it from TestMain). The
 // child's environment holds only _LAMINA_INIT_FD=N, the number of its end
 // of a socketpair; fds 3..N-2 are the ones preserved with
@@ -129,15 +129,19 @@
 // setns into a user or mount namespace, and unshare(CLONE_NEWUSER), need a
 // single-threaded process, and setns or unshare of pid and time namespaces
 // only affect children. So when Create must join a namespace by path
-// (linux.namespaces[i].path, checked with the NS_GET_NSTYPE ioctl) or make
-// a time namespace, and always for Exec, the re-executed process goes
+// (linux.namespaces[i].path, checked with the NS_GET_NSTYPE ioctl), make a
+// time namespace, or make a user namespace (a process keeps its
+// capabilities in a new user namespace across fork but not across execve
+// unless its uid maps to 0 there, so root could not map 0 to 100000 with
+// Cloneflags), and always for Exec, the re-executed process goes
 // through runtime/internal/nsenter, a cgo constructor that runs before the
 // Go runtime (its package doc has the protocol). The parent moves it into
 // the container's cgroups; it joins the namespace fds it inherits (user
 // first), unshares the new namespaces (the parent writes the id maps of a
 // new user namespace), unshares a time namespace and writes
 // linux.timeOffsets to /proc/self/timens_offsets, then forks with
-// CLONE_PARENT, reports the child's pid and exits. The child, a child of
+// CLONE_PARENT, reports the child's pid and exits (after switching to
+// uid and gid 0 of a new user namespace). The child, a child of
 // the runtime that it waits for, runs Init as above. Create otherwise uses
 // Cloneflags, one process fewer. The constructor's environment adds the
 // _LAMINA_NSENTER* variables to _LAMINA_INIT_FD. A joined cgroup namespace is not

@@ -20,11 +20,13 @@ import (
 // container init (and so must call Init).
 func IsInit() bool { return os.Getenv(initFDEnv) != "" }
 
-// Init is the container side of Create. It reads its configuration from
-// the sync socket, sets up the container (rootfs, root switch, hostname,
-// rlimits, user, capabilities, fds), reports to the parent, waits for
-// Start on exec.fifo and execs the container process. It returns only on
-// error; the caller should then exit non-zero.
+// Init is the container side of Create and Exec. It reads its
+// configuration from the sync socket. For Create it sets up the container
+// (rootfs, root switch, hostname, rlimits, user, capabilities, fds),
+// reports to the parent, waits for Start on exec.fifo and execs the
+// container process; for Exec it applies the process settings inside the
+// container and execs (execInside). It returns only on error; the caller
+// should then exit non-zero.
 func Init() error {
 	// Capabilities, keepcaps, no_new_privs and the cgroup namespace are
 	// per thread: everything happens on this one, which also execs.

@@ -75,36 +75,51 @@ type Container struct {
 	ID  string
 	Pid int
 	cmd *exec.Cmd
+	ent *entered // set when init was started through the nsenter constructor
 }
 
 // Wait waits for the container's init to exit and returns its exit code,
 // 128+N when it was killed by signal N.
 func (c *Container) Wait() (int, error) {
+	if c.ent != nil {
+		return c.ent.wait()
+	}
 	err := c.cmd.Wait()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return -1, fmt.Errorf("wait for init: %w", err)
 	}
-	ws := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return exitCode(c.cmd.ProcessState), nil
+}
+
+// exitCode is the exit status of a process, 128+N when signal N killed it.
+func exitCode(st *os.ProcessState) int {
+	ws := st.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
+		return 128 + int(ws.Signal())
 	}
-	return ws.ExitStatus(), nil
+	return ws.ExitStatus()
 }
 
 // initConfig is what the parent sends to the init process over the sync
 // socket, as one JSON document.
 type initConfig struct {
-	Spec        *specs.Spec `json:"spec"`
-	Rootfs      string      `json:"rootfs"`
-	FifoPath    string      `json:"fifoPath"`
-	NoPivot     bool        `json:"noPivot"`
-	PreserveFDs int         `json:"preserveFDs"`
+	Spec   *specs.Spec `json:"spec"`
+	Rootfs string      `json:"rootfs"`
+	// FifoFD is an O_PATH fd on exec.fifo, which init reopens through
+	// /proc/self/fd: it may not be able to reach the state directory
+	// (mode 0700 root) as root of its user namespace.
+	FifoFD      int  `json:"fifoFD"`
+	NoPivot     bool `json:"noPivot"`
+	PreserveFDs int  `json:"preserveFDs"`
 	// ConsoleFD is init's fd of the connected console socket in terminal
 	// mode, 0 without a terminal.
 	ConsoleFD int `json:"consoleFD,omitempty"`
 	// State is what the hooks init runs get on stdin (status aside).
 	State specs.State `json:"state"`
+	// Exec is set instead of Spec, Rootfs and FifoFD for a process
+	// started by Exec in a running container.
+	Exec *execConfig `json:"exec,omitempty"`
 }
 
 // initReply is what init answers once the container is set up (or not).
@@ -218,13 +233,16 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		return nil, fmt.Errorf("lock state dir: %w", err)
 	}
 	var cmd *exec.Cmd
+	var ent *entered
 	var cgPaths map[string]string
 	var hookState specs.State
 	defer func() {
 		if retErr == nil {
 			return
 		}
-		if cmd != nil && cmd.Process != nil {
+		if ent != nil {
+			ent.kill()
+		} else if cmd != nil && cmd.Process != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
@@ -252,6 +270,13 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return nil, fmt.Errorf("create %s: %w", fifo, err)
 	}
+	// Init opens the fifo as root of its user namespace, which may be
+	// another host user than the caller (0 mapped to 100000).
+	if uid, gid, ok := hostRootIDs(spec.Linux); ok {
+		if err := os.Chown(fifo, uid, gid); err != nil {
+			return nil, fmt.Errorf("chown %s: %w", fifo, err)
+		}
+	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("create sync socket: %w", err)
@@ -265,38 +290,60 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	if console == nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdin, o.stdout, o.stderr
 	}
-	// Duplicates of the preserved fds, so that no *os.File (and its
-	// finalizer) ever owns the caller's own fds.
-	for i := 0; i < o.preserveFDs; i++ {
-		fd, err := unix.FcntlInt(uintptr(3+i), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			return nil, fmt.Errorf("preserve fd %d: %w", 3+i, err)
-		}
-		f := os.NewFile(uintptr(fd), "preserved")
-		defer f.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	preserved, err := preservedFiles(o.preserveFDs)
+	if err != nil {
+		childSock.Close()
+		return nil, err
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
+	defer closeFiles(preserved)
+	fifoF, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		childSock.Close()
+		return nil, fmt.Errorf("open %s: %w", fifo, err)
+	}
+	defer fifoF.Close()
+	fifoFD := 3 + len(preserved)
+	cmd.ExtraFiles = append(preserved, fifoF)
 	consoleFD := 0
 	if console != nil {
+		consoleFD = 3 + len(cmd.ExtraFiles)
 		cmd.ExtraFiles = append(cmd.ExtraFiles, console)
-		consoleFD = 3 + len(cmd.ExtraFiles) - 1
 	}
-	cmd.Env = []string{initFDEnv + "=" + strconv.Itoa(3+o.preserveFDs)}
-	cmd.SysProcAttr = sysProcAttr(spec)
-	err = cmd.Start()
-	childSock.Close()
-	if err != nil {
-		cmd = nil
-		return nil, fmt.Errorf("start init: %w", err)
+	var pid int
+	if needsEnter(spec) {
+		// Through the nsenter constructor: it joins the namespaces
+		// with a path, makes the new ones and the time namespace, and
+		// forks init inside.
+		plan, err := createPlan(spec)
+		if err != nil {
+			childSock.Close()
+			return nil, err
+		}
+		defer closeFiles(plan.join)
+		plan.cgroup = func(p int) (err error) { cgPaths, err = applyCgroup(cg, p); return err }
+		if ent, err = startEntered(ctx, cmd, parentSock, childSock, plan); err != nil {
+			cmd = nil // startEntered left nothing running
+			return nil, err
+		}
+		pid = ent.proc.Pid
+	} else {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
+		cmd.Env = []string{initFDEnv + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)-1)}
+		cmd.SysProcAttr = sysProcAttr(spec)
+		err = cmd.Start()
+		childSock.Close()
+		if err != nil {
+			cmd = nil
+			return nil, fmt.Errorf("start init: %w", err)
+		}
+		pid = cmd.Process.Pid
+		if cgPaths, err = applyCgroup(cg, pid); err != nil {
+			return nil, err
+		}
 	}
-	pid := cmd.Process.Pid
 	_, start, err := procStat(pid)
 	if err != nil {
 		return nil, fmt.Errorf("read init start time: %w", err)
-	}
-	if cgPaths, err = applyCgroup(cg, pid); err != nil {
-		return nil, err
 	}
 
 	// Hand init its configuration and wait for it to report the
@@ -304,21 +351,28 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	stop := context.AfterFunc(ctx, func() { parentSock.SetDeadline(time.Now()) })
 	defer stop()
 	hookState = specs.State{Version: specs.Version, ID: id, Pid: pid, Bundle: bundle, Annotations: spec.Annotations}
-	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoPath: fifo, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD, State: hookState}
-	enc, dec := json.NewEncoder(parentSock), json.NewDecoder(parentSock)
+	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoFD: fifoFD, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD, State: hookState}
+	enc := json.NewEncoder(parentSock)
 	if err := enc.Encode(&ic); err != nil {
 		return nil, fmt.Errorf("send init config: %w", err)
 	}
+	var rd io.Reader = parentSock
+	if ent != nil {
+		rd = ent.rd
+	}
+	dec := json.NewDecoder(rd)
 	for {
 		var reply initReply
 		if err := dec.Decode(&reply); err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("wait for init: %w", ctx.Err())
 			}
-			if st := exitedBriefly(cmd, time.Second); st != "" {
-				// Killed before answering: usually an OOM kill, the init
-				// counts against the container's memory limit.
-				return nil, fmt.Errorf("init exited before the container was set up (%s)", st)
+			if ent == nil {
+				if st := exitedBriefly(cmd, time.Second); st != "" {
+					// Killed before answering: usually an OOM kill, the
+					// init counts against the container's memory limit.
+					return nil, fmt.Errorf("init exited before the container was set up (%s)", st)
+				}
 			}
 			return nil, fmt.Errorf("wait for init: %w", err)
 		}
@@ -364,31 +418,20 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 			return nil, fmt.Errorf("write pid file: %w", err)
 		}
 	}
-	return &Container{ID: id, Pid: pid, cmd: cmd}, nil
+	return &Container{ID: id, Pid: pid, cmd: cmd, ent: ent}, nil
 }
 
-// sysProcAttr returns the clone flags and id mappings for init. The
-// cgroup namespace is left out: init unshares it after the parent has
-// moved it into its cgroup, so that the cgroup becomes the namespace root.
-// Init starts a new session, as runc's does: the container never shares
-// the caller's controlling terminal (a ^C typed there reaches it only
-// when forwarded), and in terminal mode it can take its own.
+// sysProcAttr returns the clone flags for init, which needsEnter has
+// ruled out a user or time namespace and namespace paths for. The cgroup
+// namespace is left out: init unshares it after the parent has moved it
+// into its cgroup, so that the cgroup becomes the namespace root.
 func sysProcAttr(s *specs.Spec) *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{Setsid: true}
+	a := &syscall.SysProcAttr{}
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type != specs.CgroupNamespace {
 			a.Cloneflags |= namespaceFlags[ns.Type]
 		}
 	}
-	for _, m := range s.Linux.UIDMappings {
-		a.UidMappings = append(a.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
-	}
-	for _, m := range s.Linux.GIDMappings {
-		a.GidMappings = append(a.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
-	}
-	// An unprivileged process may only write a gid map once setgroups is
-	// denied; root keeps setgroups so additionalGids work.
-	a.GidMappingsEnableSetgroups = os.Geteuid() == 0
 	return a
 }
 

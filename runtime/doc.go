@@ -42,14 +42,16 @@
 //     name, or "" for the v2 hierarchy, to the absolute cgroup directory)
 //     and "hooks" (config.json's hooks at Create, runtime-spec JSON; Start
 //     and Delete run poststart and poststop from here).
-//   - exec.fifo (0600): a named pipe that exists from Create until Start.
-//     Init holds it open O_RDWR. After Start's byte, init may write one
-//     JSON initReply into it ({"error": "...", "hook": {...}}) when it
-//     fails before the exec; Start reads it when it waits for the exec
-//     (see Hooks).
+//   - exec.fifo (0600): a named pipe that exists from Create until Start,
+//     owned by the host ids of the container's root when it has a new
+//     user namespace. Init holds it open O_RDWR. After Start's byte, init
+//     may write one JSON initReply into it ({"error": "...", "hook":
+//     {...}}) when it fails before the exec; Start reads it when it waits
+//     for the exec (see Hooks).
 //
-// The pid file of WithPidFile holds the decimal pid with no newline and is
-// also written atomically (temporary file, rename). Nothing else is
+// The pid file of WithPidFile (for Create and Exec) holds the decimal pid
+// with no newline and is also written atomically (temporary file, rename).
+// Exec writes nothing else to disk. Nothing else is
 // written to disk, except what the container's own mounts and /dev setup
 // create inside the rootfs when it has no /dev mount (device nodes and the
 // fd, stdin, stdout, stderr, ptmx symlinks in ROOTFS/dev, and in terminal
@@ -60,7 +62,9 @@
 // # Locking
 //
 // There is one lock per container: flock on the ROOT/ID directory itself.
-// State and Kill take it shared; Create, Start and Delete exclusive. Only
+// State, Kill, Config and Exec take it shared; Create, Start and Delete
+// exclusive (Exec holds it until its process has exec'd, so Delete cannot
+// remove the container under it). Only
 // one lock is ever held at a time, so there is no lock order to get wrong.
 // Create claims an ID with mkdir (atomic), then locks the directory and
 // holds the lock until state.json is written; a concurrent reader that
@@ -72,14 +76,16 @@
 //
 // A Go process is multithreaded, so it cannot unshare a user namespace.
 // Create therefore re-executes a program (default /proc/self/exe init,
-// see WithInitCommand) with SysProcAttr.Cloneflags for the configured
-// namespaces and the uid/gid mappings, which Go's os/exec writes before
-// the child runs. The program must call Init when IsInit reports true
-// (lamina's hidden "init" command; tests call it from TestMain). The
-// child's environment holds only _LAMINA_INIT_FD=N, the number of its end
-// of a socketpair; fds 3..N-1 are the ones preserved with
-// WithPreserveFDs; in terminal mode fd N+1 is the console socket. Init
-// starts a new session (setsid), as runc's does.
+// see WithInitCommand) in the configured namespaces: with
+// SysProcAttr.Cloneflags, or through the nsenter constructor (see below)
+// for a user or time namespace or a namespace path. The program must call
+// Init when IsInit reports true (lamina's hidden "init" command; tests
+// call it from TestMain). The child's environment holds only
+// _LAMINA_INIT_FD=N, the number of its end of a socketpair (plus the
+// constructor's variables). The fds from 3 up are, in order: the ones
+// preserved with WithPreserveFDs, an O_PATH fd on exec.fifo, in terminal
+// mode the console socket, then the socket. Init starts a new session
+// (setsid), as runc's does.
 //
 //  1. Create validates config.json, mkdirs and locks ROOT/ID, makes
 //     exec.fifo and starts init. The cgroup namespace is not in the clone
@@ -87,15 +93,17 @@
 //  2. The parent creates the cgroup (github.com/opencontainers/cgroups:
 //     v1, hybrid or v2), moves init into it and sets the limits, then
 //     sends one JSON initConfig (the spec, the resolved rootfs, the fifo
-//     path, --no-pivot, the preserved fd count, the state the hooks get)
-//     on the socket.
+//     fd, --no-pivot, the preserved fd count, the state the hooks get) on
+//     the socket.
 //  3. Init locks itself to its OS thread (capabilities, keepcaps,
 //     no_new_privs and the cgroup namespace are per thread; it execs from
 //     that thread), makes itself non-dumpable (no other process can open
 //     /proc/PID/exe, the runtime binary: the CVE-2019-5736 class), and
 //     unshares the cgroup namespace now that it is in its cgroup, so the
 //     cgroup is the namespace root. It opens exec.fifo O_RDWR|O_NONBLOCK
-//     while the host path is still reachable.
+//     through /proc/self/fd/FIFOFD: root of a new user namespace may be
+//     another host user (0 mapped to 100000), which cannot reach the
+//     state directory; the parent made the fifo that user's.
 //  4. Rootfs, in the new mount namespace: / becomes rslave (or
 //     linux.rootfsPropagation); the rootfs is bind-mounted onto itself;
 //     the config mounts follow in order (bind with a remount for the
@@ -136,6 +144,47 @@
 //     byte, runs the startContainer hooks (inside the container, as the
 //     container's user), loads the seccomp filter and execs
 //     process.args.
+//
+// # Joining namespaces: the nsenter constructor
+//
+// setns into a user or mount namespace, and unshare(CLONE_NEWUSER), need a
+// single-threaded process, and setns or unshare of pid and time namespaces
+// only affect children. So when Create must join a namespace by path
+// (linux.namespaces[i].path, checked with the NS_GET_NSTYPE ioctl), make a
+// time namespace, or make a user namespace (a process keeps its
+// capabilities in a new user namespace across fork but not across execve
+// unless its uid maps to 0 there, so root could not map 0 to 100000 with
+// Cloneflags), and always for Exec, the re-executed process goes
+// through runtime/internal/nsenter, a cgo constructor that runs before the
+// Go runtime (its package doc has the protocol). The parent moves it into
+// the container's cgroups; it joins the namespace fds it inherits (user
+// first), unshares the new namespaces (the parent writes the id maps of a
+// new user namespace), unshares a time namespace and writes
+// linux.timeOffsets to /proc/self/timens_offsets, then forks with
+// CLONE_PARENT, reports the child's pid and exits (after switching to
+// uid and gid 0 of a new user namespace). The child, a child of
+// the runtime that it waits for, runs Init as above. Create otherwise uses
+// Cloneflags, one process fewer. The constructor's environment adds the
+// _LAMINA_NSENTER* variables to _LAMINA_INIT_FD. A joined cgroup namespace is not
+// unshared again. Joining a mount namespace by path is refused: the rootfs
+// setup would pivot_root every process of that namespace.
+//
+// # Exec
+//
+// Exec runs a process in a created or running container: it opens the
+// namespaces of init (/proc/PID/ns/*, those that differ from the caller's)
+// and its root (/proc/PID/root, O_PATH) by pid, then checks through the
+// pidfd verified against the recorded start time that the pid still names
+// init. The process joins the cgroups of state.json's cgroupPaths and the
+// namespaces (user first, mount last) in the constructor, then, in Go:
+// non-dumpable, fchdir to the root fd and chroot (joining a mount
+// namespace sets the root to the namespace's, which is not the container's
+// after --no-pivot), then the same process settings as init (rlimits,
+// user, capabilities, cwd check, PATH lookup, umask, no_new_privs,
+// close-on-exec above the preserved fds), and the exec. Its sync socket is
+// close-on-exec: Exec reads EOF once the program runs, or an initReply
+// with the error. A config with linux.seccomp is refused until exec can
+// load the filter. The process is a child of the caller (Process.Wait).
 //
 // Delete refuses a running container unless forced, kills a created one
 // (as runc does), SIGKILLs what is left in the cgroup, removes the cgroup
@@ -251,9 +300,10 @@
 //
 // # Not implemented yet
 //
-// Joining namespaces by path, the time namespace, exec, seccomp notify
-// (SCMP_ACT_NOTIFY, listenerPath) and the ENOSYS answer runc adds for
-// syscalls newer than the profile, systemd cgroups, device cgroup rules,
+// Terminal mode for exec (--tty, --console-socket), joining a mount
+// namespace by path, seccomp notify (SCMP_ACT_NOTIFY, listenerPath) and
+// the ENOSYS answer runc adds for syscalls newer than the profile,
+// systemd cgroups, device cgroup rules,
 // id-mapped mounts, newuidmap/newgidmap for rootless multi-range mappings,
 // AppArmor and SELinux labels (accepted and not applied).
 //

@@ -15,7 +15,8 @@ import (
 //   - hooks: every kind Create, Start and Delete run;
 //   - mountOptions: the mount flags and propagation options turned into
 //     mount(2) flags; any other option is passed to the filesystem as data;
-//   - linux.namespaces: every type Validate accepts (not "time");
+//   - linux.namespaces: every type Validate accepts, each new or joined by
+//     path (but mount: joined only by exec);
 //   - linux.capabilities: every capability name Validate accepts;
 //   - cgroup v1 and v2 through opencontainers/cgroups, no systemd, no RDMA;
 //   - seccomp: the actions (not SCMP_ACT_NOTIFY), operators and filter
@@ -32,9 +33,7 @@ func Features() *features.Features {
 	slices.Sort(opts)
 	var ns []string
 	for t := range namespaceFlags {
-		if t != specs.TimeNamespace {
-			ns = append(ns, string(t))
-		}
+		ns = append(ns, string(t))
 	}
 	slices.Sort(ns)
 	return &features.Features{

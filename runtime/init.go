@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/lamina-dev/lamina/runtime/internal/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
@@ -21,11 +22,13 @@ import (
 // container init (and so must call Init).
 func IsInit() bool { return os.Getenv(initFDEnv) != "" }
 
-// Init is the container side of Create. It reads its configuration from
-// the sync socket, sets up the container (rootfs, root switch, hostname,
-// rlimits, user, capabilities, fds), reports to the parent, waits for
-// Start on exec.fifo and execs the container process. It returns only on
-// error; the caller should then exit non-zero.
+// Init is the container side of Create and Exec. It reads its
+// configuration from the sync socket. For Create it sets up the container
+// (rootfs, root switch, hostname, rlimits, user, capabilities, fds),
+// reports to the parent, waits for Start on exec.fifo and execs the
+// container process; for Exec it applies the process settings inside the
+// container and execs (execInside). It returns only on error; the caller
+// should then exit non-zero.
 func Init() error {
 	// Capabilities, keepcaps, no_new_privs and the cgroup namespace are
 	// per thread: everything happens on this one, which also execs.
@@ -35,11 +38,17 @@ func Init() error {
 		return fmt.Errorf("init: bad %s: %w", initFDEnv, err)
 	}
 	os.Unsetenv(initFDEnv)
+	for _, e := range []string{nsenter.EnvSync, nsenter.EnvJoin, nsenter.EnvUnshare, nsenter.EnvTimeNS} {
+		os.Unsetenv(e)
+	}
 	sock := os.NewFile(uintptr(fd), "sync")
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
 	var ic initConfig
 	if err := dec.Decode(&ic); err != nil {
 		return fmt.Errorf("init: read config: %w", err)
+	}
+	if ic.Exec != nil {
+		return execInside(sock, &ic)
 	}
 	// createRuntimeHooks hands over to the parent, which runs prestart and
 	// createRuntime, and waits for it to finish.
@@ -137,15 +146,23 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("set non-dumpable: %w", err)
 	}
-	if hasNamespace(s, specs.CgroupNamespace) {
+	// A new session, as runc's init: the container never shares the
+	// caller's controlling terminal (a ^C typed there reaches it only when
+	// forwarded), and in terminal mode it can take its own.
+	if _, err := unix.Setsid(); err != nil {
+		return nil, fmt.Errorf("start session: %w", err)
+	}
+	if hasNamespace(s, specs.CgroupNamespace) && !joinsNamespace(s.Linux, specs.CgroupNamespace) {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return nil, fmt.Errorf("unshare cgroup namespace: %w", err)
 		}
 	}
 	last := lastCap()
 	// O_RDWR: see waitStart. Start still tells a dead init by ENXIO on
-	// its O_WRONLY open: init is the only other holder.
-	fifo, err := unix.Open(ic.FifoPath, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	// its O_WRONLY open: init is the only other holder. Reopened through
+	// the O_PATH fd Create passed, as the container's root user may not
+	// reach the state directory.
+	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(ic.FifoFD), unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open exec fifo: %w", err)
 	}
@@ -188,44 +205,62 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 			return fail(fmt.Errorf("domainname: %w", err))
 		}
 	}
+	argv0, filter, err := applyProcess(p, s.Linux.Seccomp, ic.PreserveFDs, last)
+	if err != nil {
+		return fail(err)
+	}
+	return &prepared{argv0: argv0, fifo: fifo, seccomp: filter}, nil
+}
+
+// applyProcess applies the settings of p that init and exec share, in
+// order: oom_score_adj, rlimits, the seccomp filter (see below), the user
+// and capabilities, the cwd (checked to be inside the root), the program
+// lookup in the container's PATH, the umask (default 022), no_new_privs,
+// and close-on-exec for every fd above stdio and the preserved ones. last
+// is the kernel's highest capability, read before the root switch. It
+// returns the program path, and the seccomp filter when the caller is to
+// load it just before the exec.
+//
+// The seccomp filter is built here, so that a problem fails before the
+// exec, and loaded as late as possible: just before the exec when the
+// process may still load it then (no_new_privs set, or CAP_SYS_ADMIN kept
+// in the effective set), otherwise here, before the user switch drops
+// CAP_SYS_ADMIN; the filter then also applies to the rest of the setup.
+func applyProcess(p *specs.Process, sc *specs.LinuxSeccomp, preserveFDs, last int) (string, *libseccomp.ScmpFilter, error) {
 	if p.OOMScoreAdj != nil {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
-			return fail(fmt.Errorf("process.oomScoreAdj: %w", err))
+			return "", nil, fmt.Errorf("process.oomScoreAdj: %w", err)
 		}
 	}
 	for _, rl := range p.Rlimits {
 		n, _ := rlimitNumber(rl.Type)
 		if err := syscall.Setrlimit(n, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-			return fail(fmt.Errorf("process.rlimits %s=%d:%d: %w", rl.Type, rl.Soft, rl.Hard, err))
+			return "", nil, fmt.Errorf("process.rlimits %s=%d:%d: %w", rl.Type, rl.Soft, rl.Hard, err)
 		}
 	}
-	// The seccomp filter is built now, so that a problem fails Create, and
-	// loaded as late as possible: just before the exec when init may still
-	// load it then (no_new_privs set, or CAP_SYS_ADMIN kept in the
-	// effective set), otherwise here, before the user switch drops
-	// CAP_SYS_ADMIN; the filter then also applies to the rest of init.
 	c := newCaps(p.Capabilities, last)
 	var filter *libseccomp.ScmpFilter
-	if s.Linux.Seccomp != nil {
-		if filter, err = newSeccompFilter(s.Linux.Seccomp); err != nil {
-			return fail(err)
+	if sc != nil {
+		var err error
+		if filter, err = newSeccompFilter(sc); err != nil {
+			return "", nil, err
 		}
 		if sysAdmin, _ := capNumber("CAP_SYS_ADMIN"); !p.NoNewPrivileges && c.effective&(1<<sysAdmin) == 0 {
 			if err := filter.Load(); err != nil {
-				return fail(fmt.Errorf("linux.seccomp: load filter: %w", err))
+				return "", nil, fmt.Errorf("linux.seccomp: load filter: %w", err)
 			}
 			filter = nil
 		}
 	}
 	if err := setUser(p, c); err != nil {
-		return fail(err)
+		return "", nil, err
 	}
 	if err := chdirInside(p.Cwd); err != nil {
-		return fail(err)
+		return "", nil, err
 	}
 	argv0, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
-		return fail(fmt.Errorf("process.args[0]: %w", err))
+		return "", nil, fmt.Errorf("process.args[0]: %w", err)
 	}
 	umask := 0o022
 	if p.User.Umask != nil {
@@ -234,15 +269,15 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 	unix.Umask(umask)
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fail(fmt.Errorf("process.noNewPrivileges: %w", err))
+			return "", nil, fmt.Errorf("process.noNewPrivileges: %w", err)
 		}
 	}
 	// Every fd above stdio and the preserved ones (the sync socket
 	// included) closes at exec.
-	if err := unix.CloseRange(uint(3+ic.PreserveFDs), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fail(fmt.Errorf("mark fds close-on-exec: %w", err))
+	if err := unix.CloseRange(uint(3+preserveFDs), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return "", nil, fmt.Errorf("mark fds close-on-exec: %w", err)
 	}
-	return &prepared{argv0: argv0, fifo: fifo, seccomp: filter}, nil
+	return argv0, filter, nil
 }
 
 // setUser switches to process.user and sets the capability sets: drop the

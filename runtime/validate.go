@@ -69,42 +69,8 @@ func Validate(s *specs.Spec, bundle string) error {
 	if s.Process == nil {
 		return configErrorf("process", "must be set")
 	}
-	p := s.Process
-	if len(p.Args) == 0 {
-		return configErrorf("process.args", "must not be empty")
-	}
-	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
-		return configErrorf("process.cwd", "must be an absolute path, got %q", p.Cwd)
-	}
-	if p.Capabilities != nil {
-		for _, set := range []struct {
-			name string
-			caps []string
-		}{
-			{"bounding", p.Capabilities.Bounding}, {"effective", p.Capabilities.Effective},
-			{"permitted", p.Capabilities.Permitted}, {"inheritable", p.Capabilities.Inheritable},
-			{"ambient", p.Capabilities.Ambient},
-		} {
-			for i, c := range set.caps {
-				if _, ok := capNumber(c); !ok {
-					return configErrorf(fmt.Sprintf("process.capabilities.%s[%d]", set.name, i), "unknown capability %q", c)
-				}
-			}
-		}
-	}
-	for i, rl := range p.Rlimits {
-		if _, ok := rlimitNumber(rl.Type); !ok {
-			return configErrorf(fmt.Sprintf("process.rlimits[%d].type", i), "unknown rlimit %q", rl.Type)
-		}
-	}
-	if p.Scheduler != nil {
-		return unsupported("process.scheduler", "the scheduler setting")
-	}
-	if p.IOPriority != nil {
-		return unsupported("process.ioPriority", "the I/O priority setting")
-	}
-	if p.ExecCPUAffinity != nil {
-		return unsupported("process.execCPUAffinity", "exec CPU affinity")
+	if err := validateProcess(s.Process, "process"); err != nil {
+		return err
 	}
 	if err := validateHooks(s.Hooks); err != nil {
 		return err
@@ -149,23 +115,22 @@ func Validate(s *specs.Spec, bundle string) error {
 			return configErrorf(f+".type", "namespace %q listed twice", ns.Type)
 		}
 		seen[ns.Type] = true
-		if ns.Path != "" {
-			return unsupported(f+".path", "joining an existing namespace")
-		}
-		if ns.Type == specs.TimeNamespace {
-			return unsupported(f+".type", "the time namespace")
-		}
 	}
 	if !seen[specs.MountNamespace] {
 		return configErrorf("linux.namespaces", "a mount namespace is required")
 	}
-	if seen[specs.UserNamespace] {
+	if err := validateNamespacePaths(l); err != nil {
+		return err
+	}
+	if seen[specs.UserNamespace] && !joinsNamespace(l, specs.UserNamespace) {
 		if len(l.UIDMappings) == 0 {
 			return configErrorf("linux.uidMappings", "required with a user namespace")
 		}
 		if len(l.GIDMappings) == 0 {
 			return configErrorf("linux.gidMappings", "required with a user namespace")
 		}
+	} else if seen[specs.UserNamespace] {
+		// Joined: validateNamespacePaths checked that no mapping is set.
 	} else if len(l.UIDMappings)+len(l.GIDMappings) > 0 {
 		return configErrorf("linux.uidMappings", "set without a user namespace")
 	} else if os.Geteuid() != 0 {
@@ -201,6 +166,48 @@ func Validate(s *specs.Spec, bundle string) error {
 	}
 	if err := validateResources(l.Resources); err != nil {
 		return err
+	}
+	return nil
+}
+
+// validateProcess checks a process (config.json's "process", or the one
+// given to Exec); field names in errors start with prefix.
+func validateProcess(p *specs.Process, prefix string) error {
+	if len(p.Args) == 0 {
+		return configErrorf(prefix+".args", "must not be empty")
+	}
+	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
+		return configErrorf(prefix+".cwd", "must be an absolute path, got %q", p.Cwd)
+	}
+	if p.Capabilities != nil {
+		for _, set := range []struct {
+			name string
+			caps []string
+		}{
+			{"bounding", p.Capabilities.Bounding}, {"effective", p.Capabilities.Effective},
+			{"permitted", p.Capabilities.Permitted}, {"inheritable", p.Capabilities.Inheritable},
+			{"ambient", p.Capabilities.Ambient},
+		} {
+			for i, c := range set.caps {
+				if _, ok := capNumber(c); !ok {
+					return configErrorf(fmt.Sprintf(prefix+".capabilities.%s[%d]", set.name, i), "unknown capability %q", c)
+				}
+			}
+		}
+	}
+	for i, rl := range p.Rlimits {
+		if _, ok := rlimitNumber(rl.Type); !ok {
+			return configErrorf(fmt.Sprintf(prefix+".rlimits[%d].type", i), "unknown rlimit %q", rl.Type)
+		}
+	}
+	if p.Scheduler != nil {
+		return unsupported(prefix+".scheduler", "the scheduler setting")
+	}
+	if p.IOPriority != nil {
+		return unsupported(prefix+".ioPriority", "the I/O priority setting")
+	}
+	if p.ExecCPUAffinity != nil {
+		return unsupported(prefix+".execCPUAffinity", "exec CPU affinity")
 	}
 	return nil
 }

@@ -4,8 +4,9 @@
 # a second run installs nothing. Pass extra package names as arguments.
 set -euo pipefail
 
-# libseccomp-dev, gcc and pkg-config: the runtime's seccomp support is cgo over libseccomp.
-need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci libseccomp-dev gcc pkg-config "$@")
+# gcc, libc6-dev, pkg-config and libseccomp-dev: the runtime is cgo (the
+# nsenter constructor, and seccomp over libseccomp).
+need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci gcc libc6-dev pkg-config libseccomp-dev "$@")
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

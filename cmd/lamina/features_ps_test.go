@@ -33,8 +33,8 @@ func TestCLIFeatures(t *testing.T) {
 	if f.OCIVersionMax != specs.Version || f.Linux == nil {
 		t.Fatalf("features %s", out)
 	}
-	if !slices.Contains(f.Linux.Namespaces, "pid") || slices.Contains(f.Linux.Namespaces, "time") {
-		t.Errorf("namespaces %v, want pid and not time", f.Linux.Namespaces)
+	if !slices.Contains(f.Linux.Namespaces, "pid") || !slices.Contains(f.Linux.Namespaces, "time") {
+		t.Errorf("namespaces %v, want pid and time", f.Linux.Namespaces)
 	}
 	if !slices.Contains(f.Linux.Capabilities, "CAP_SYS_ADMIN") || !slices.Contains(f.MountOptions, "ro") {
 		t.Errorf("capabilities %v, mount options %v", f.Linux.Capabilities, f.MountOptions)

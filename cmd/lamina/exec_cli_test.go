@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// startCLIContainer creates and starts container id running sleep, with
+// its stdio on a file, and force-deletes it in t.Cleanup.
+func startCLIContainer(ctx context.Context, t *testing.T, root, id string) {
+	t.Helper()
+	b := cliBundle(t, root, []string{"sleep", "60"})
+	t.Cleanup(func() { lamina(context.Background(), root, "delete", "--force", id).Run() })
+	outFile, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	cc := lamina(ctx, root, "create", "--bundle", b, id)
+	cc.Stdout, cc.Stderr = outFile, outFile
+	if err := cc.Run(); err != nil {
+		out, _ := os.ReadFile(outFile.Name())
+		t.Fatalf("create: %v: %s", err, out)
+	}
+	if out, err := lamina(ctx, root, "start", id).CombinedOutput(); err != nil {
+		t.Fatalf("start: %v: %s", err, out)
+	}
+}
+
+func TestCLIExec(t *testing.T) {
+	requireRootBusybox(t)
+	root := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	startCLIContainer(ctx, t, root, "e1")
+
+	out, err := lamina(ctx, root, "exec", "-e", "X=hi", "--cwd", "/bin", "-u", "1000:1000", "e1",
+		"sh", "-c", `echo $X; pwd; cat /proc/self/status | grep ^Uid; exit 5`).CombinedOutput()
+	if code := exitCode(err); code != 5 {
+		t.Fatalf("exit code %d (%v), want 5; output %s", code, err, out)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 3 || lines[0] != "hi" || lines[1] != "/bin" || !strings.HasPrefix(lines[2], "Uid:\t1000\t") {
+		t.Errorf("output %q, want hi, /bin and uid 1000", out)
+	}
+
+	// --process with a process.json.
+	pj := filepath.Join(t.TempDir(), "process.json")
+	raw, _ := json.Marshal(&specs.Process{Args: []string{"sh", "-c", "echo from-json"}, Cwd: "/", Env: []string{"PATH=/bin"}})
+	os.WriteFile(pj, raw, 0o644)
+	if out, err := lamina(ctx, root, "exec", "--process", pj, "e1").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "from-json" {
+		t.Errorf("exec --process: %v: %q", err, out)
+	}
+
+	// --detach --pid-file returns with the process running.
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	// The detached process keeps exec's stdio: a file, not a pipe.
+	outFile, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	dc := lamina(ctx, root, "exec", "--detach", "--pid-file", pidFile, "e1", "sleep", "60")
+	dc.Stdout, dc.Stderr = outFile, outFile
+	if err := dc.Run(); err != nil {
+		out, _ := os.ReadFile(outFile.Name())
+		t.Fatalf("exec --detach: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(pidFile)
+	pid, perr := strconv.Atoi(string(b))
+	if err != nil || perr != nil {
+		t.Fatalf("pid file %q: %v %v", b, err, perr)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Errorf("detached process %d is not running: %v", pid, err)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "tty", args: []string{"exec", "-t", "e1", "true"}, want: "--tty/--console-socket: terminal mode is not supported yet"},
+		{name: "bad user", args: []string{"exec", "-u", "bob", "e1", "true"}, want: "--user: want UID[:GID]"},
+		{name: "no command", args: []string{"exec", "e1"}, want: "COMMAND is required"},
+		{name: "process and flags", args: []string{"exec", "--process", pj, "--cwd", "/", "e1"}, want: "--cwd: cannot be combined with --process"},
+		{name: "unknown container", args: []string{"exec", "nope", "true"}, want: "container does not exist: nope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := lamina(ctx, root, tc.args...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Errorf("%v: %v: %q, want an error with %q", tc.args, err, out, tc.want)
+			}
+		})
+	}
+}
+
+// TestCLIExecSignal checks that exec forwards a signal to the process.
+func TestCLIExecSignal(t *testing.T) {
+	requireRootBusybox(t)
+	root := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	startCLIContainer(ctx, t, root, "e2")
+	c := lamina(ctx, root, "exec", "e2", "sh", "-c", `trap "exit 7" TERM; echo ready; sleep 30 & wait`)
+	stdout, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("first line %q", line)
+	}
+	c.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(c.Wait()); code != 7 {
+		t.Fatalf("exit code %d, want 7 (SIGTERM forwarded to the trap)", code)
+	}
+}

@@ -1,0 +1,189 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// openNamespace opens a namespace file (linux.namespaces[i].path) and
+// checks with the NS_GET_NSTYPE ioctl that it is a namespace of type t.
+// Errors are *ConfigError on field.
+func openNamespace(field, path string, t specs.LinuxNamespaceType) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &ConfigError{Field: field, Err: err}
+	}
+	typ, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
+	if err != nil {
+		f.Close()
+		return nil, configErrorf(field, "%s is not a namespace: %v", path, err)
+	}
+	if uintptr(typ) != namespaceFlags[t] {
+		f.Close()
+		return nil, configErrorf(field, "%s is not a %s namespace", path, t)
+	}
+	return f, nil
+}
+
+// validateNamespacePaths checks every linux.namespaces[i].path and the
+// time offsets against the namespaces.
+func validateNamespacePaths(l *specs.Linux) error {
+	var timeNS *specs.LinuxNamespace
+	for i, ns := range l.Namespaces {
+		if ns.Type == specs.TimeNamespace {
+			timeNS = &l.Namespaces[i]
+		}
+		if ns.Path == "" {
+			continue
+		}
+		f := fmt.Sprintf("linux.namespaces[%d].path", i)
+		if ns.Type == specs.MountNamespace {
+			// The rootfs setup (rslave /, pivot_root) would change the
+			// root of every process in the joined namespace.
+			return unsupported(f, "joining an existing mount namespace")
+		}
+		nf, err := openNamespace(f, ns.Path, ns.Type)
+		if err != nil {
+			return err
+		}
+		nf.Close()
+		if ns.Type == specs.UserNamespace && len(l.UIDMappings)+len(l.GIDMappings) > 0 {
+			return configErrorf("linux.uidMappings", "must be empty when joining the user namespace %s", ns.Path)
+		}
+	}
+	if len(l.TimeOffsets) > 0 {
+		if timeNS == nil || timeNS.Path != "" {
+			return configErrorf("linux.timeOffsets", "needs a new time namespace (linux.namespaces type \"time\" without a path)")
+		}
+		for clock := range l.TimeOffsets {
+			if clock != "monotonic" && clock != "boottime" {
+				return configErrorf("linux.timeOffsets", "unknown clock %q (want monotonic or boottime)", clock)
+			}
+		}
+	}
+	return nil
+}
+
+// joinsNamespace reports whether l joins an existing namespace of type t.
+func joinsNamespace(l *specs.Linux, t specs.LinuxNamespaceType) bool {
+	for _, ns := range l.Namespaces {
+		if ns.Type == t && ns.Path != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// needsEnter reports whether init must be started through the nsenter
+// constructor: to join a namespace by path; to make a time namespace (its
+// offsets must be written before any process is in it); or to make a user
+// namespace: a process keeps the capabilities it has in a new user
+// namespace across fork, but loses them at execve unless its uid is mapped
+// to 0 there, so init, re-executed with Cloneflags, could not set up a
+// container whose mappings leave the caller's uid out (root creating
+// 0 -> 100000).
+func needsEnter(s *specs.Spec) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" || ns.Type == specs.TimeNamespace || ns.Type == specs.UserNamespace {
+			return true
+		}
+	}
+	return false
+}
+
+// createPlan is the nsenter plan for a container init: join the
+// namespaces with a path (the user namespace first), then unshare the new
+// ones but cgroup (init unshares it once in its cgroup) and time (made
+// with its offsets). The caller closes the returned files.
+func createPlan(s *specs.Spec) (*enterPlan, error) {
+	plan := &enterPlan{}
+	nss := append([]specs.LinuxNamespace(nil), s.Linux.Namespaces...)
+	sort.SliceStable(nss, func(i, j int) bool { return nss[i].Type == specs.UserNamespace && nss[j].Type != specs.UserNamespace })
+	for _, ns := range nss {
+		switch {
+		case ns.Path != "":
+			f, err := openNamespace("linux.namespaces.path", ns.Path, ns.Type)
+			if err != nil {
+				closeFiles(plan.join)
+				return nil, err
+			}
+			plan.join = append(plan.join, f)
+		case ns.Type == specs.TimeNamespace:
+			offsets := timeOffsets(s.Linux.TimeOffsets)
+			plan.timeNS = &offsets
+		case ns.Type != specs.CgroupNamespace:
+			plan.unshare |= namespaceFlags[ns.Type]
+		}
+	}
+	if plan.unshare&unix.CLONE_NEWUSER != 0 {
+		plan.idmap = func(pid int) error { return writeIDMaps(pid, s.Linux) }
+	}
+	return plan, nil
+}
+
+// timeOffsets is the /proc/PID/timens_offsets text for offsets, one
+// "CLOCK SECS NANOS" line per clock, sorted.
+func timeOffsets(offsets map[string]specs.LinuxTimeOffset) string {
+	var b strings.Builder
+	clocks := make([]string, 0, len(offsets))
+	for c := range offsets {
+		clocks = append(clocks, c)
+	}
+	sort.Strings(clocks)
+	for _, c := range clocks {
+		fmt.Fprintf(&b, "%s %d %d\n", c, offsets[c].Secs, offsets[c].Nanosecs)
+	}
+	return b.String()
+}
+
+// hostRootIDs returns the host uid and gid that uid and gid 0 of a new
+// user namespace map to; ok is false without a new user namespace or
+// without 0 in the mappings.
+func hostRootIDs(l *specs.Linux) (uid, gid int, ok bool) {
+	if !hasNamespace(&specs.Spec{Linux: l}, specs.UserNamespace) || joinsNamespace(l, specs.UserNamespace) {
+		return 0, 0, false
+	}
+	host := func(ms []specs.LinuxIDMapping) (int, bool) {
+		for _, m := range ms {
+			if m.ContainerID == 0 && m.Size > 0 {
+				return int(m.HostID), true
+			}
+		}
+		return 0, false
+	}
+	uid, uok := host(l.UIDMappings)
+	gid, gok := host(l.GIDMappings)
+	return uid, gid, uok && gok
+}
+
+// writeIDMaps writes the uid and gid maps of the new user namespace of
+// pid, as os/exec does for Create's other path: setgroups is denied first
+// unless the caller is root (an unprivileged writer must, and root keeps
+// setgroups so additionalGids work).
+func writeIDMaps(pid int, l *specs.Linux) error {
+	proc := fmt.Sprintf("/proc/%d/", pid)
+	format := func(ms []specs.LinuxIDMapping) []byte {
+		var b strings.Builder
+		for _, m := range ms {
+			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		return []byte(b.String())
+	}
+	if err := os.WriteFile(proc+"uid_map", format(l.UIDMappings), 0); err != nil {
+		return fmt.Errorf("write uid_map: %w", err)
+	}
+	if os.Geteuid() != 0 {
+		if err := os.WriteFile(proc+"setgroups", []byte("deny"), 0); err != nil {
+			return fmt.Errorf("write setgroups: %w", err)
+		}
+	}
+	if err := os.WriteFile(proc+"gid_map", format(l.GIDMappings), 0); err != nil {
+		return fmt.Errorf("write gid_map: %w", err)
+	}
+	return nil
+}

@@ -244,3 +244,22 @@ func TestExecUserNamespace(t *testing.T) {
 		t.Errorf("host view of the exec'd process (%v):\n%s", err, st)
 	}
 }
+
+// TestExecSeccomp: the container's seccomp filter applies to an exec'd
+// process as it does to init.
+func TestExecSeccomp(t *testing.T) {
+	requireRoot(t)
+	r := newRuntime(t)
+	id, _, spec := startSleeper(t, r, func(s *specs.Spec) {
+		s.Root.Readonly = false
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+			Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
+		}
+	})
+	code, out := execOut(t, r, id, process(spec, "sh", "-c", "mkdir /tmp/x; echo rc=$?; grep ^Seccomp: /proc/self/status"))
+	if code != 0 || !strings.Contains(out, "rc=1") || !strings.Contains(out, "Seccomp:\t2") {
+		t.Fatalf("exit code %d, output:\n%s\nwant mkdir refused (rc=1) under a filter (Seccomp: 2)", code, out)
+	}
+}

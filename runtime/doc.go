@@ -300,8 +300,7 @@
 //
 // # Not implemented yet
 //
-// Terminal mode for exec (--tty, --console-socket), joining a mount
-// namespace by path, seccomp notify (SCMP_ACT_NOTIFY, listenerPath) and
+// Joining a mount namespace by path, seccomp notify (SCMP_ACT_NOTIFY, listenerPath) and
 // the ENOSYS answer runc adds for syscalls newer than the profile,
 // systemd cgroups, device cgroup rules,
 // id-mapped mounts, newuidmap/newgidmap for rootless multi-range mappings,

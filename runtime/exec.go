@@ -56,7 +56,10 @@ var execNamespaces = []struct {
 // init's root directory, and with p's user, capabilities, rlimits, cwd,
 // environment, umask and no_new_privs applied as Create applies them to
 // init. It returns once p has been exec'd. Options: WithStdio,
-// WithPidFile (the process's pid), WithPreserveFDs and WithInitCommand;
+// WithPidFile (the process's pid), WithPreserveFDs, WithInitCommand, and
+// WithConsoleSocket or WithConsole when p.Terminal is set (the process
+// gets a new pty of the container's devpts, as init does, without
+// /dev/console);
 // WithNoPivot is an error. The container's linux.seccomp filter applies
 // to p too. p is validated as config.json's process is.
 func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, opts ...CreateOption) (_ *Process, retErr error) {
@@ -72,9 +75,6 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, opts ..
 	}
 	if err := validateProcess(p, "process"); err != nil {
 		return nil, err
-	}
-	if p.Terminal {
-		return nil, unsupported("process.terminal", "exec with a terminal")
 	}
 	l, rec, err := r.lock(id, false)
 	if err != nil {
@@ -112,9 +112,19 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, opts ..
 	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
 	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer parentSock.Close()
+	console, err := o.openConsole(p)
+	if err != nil {
+		childSock.Close()
+		return nil, err
+	}
+	if console != nil {
+		defer console.Close()
+	}
 	cmd := exec.Command(o.initPath, o.initArgs...)
 	cmd.Args[0] = "lamina-exec"
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdin, o.stdout, o.stderr
+	if console == nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdin, o.stdout, o.stderr
+	}
 	preserved, err := preservedFiles(o.preserveFDs)
 	if err != nil {
 		childSock.Close()
@@ -123,6 +133,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, opts ..
 	defer closeFiles(preserved)
 	cmd.ExtraFiles = append(preserved, root)
 	rootFD := 3 + len(cmd.ExtraFiles) - 1
+	consoleFD := 0
+	if console != nil {
+		consoleFD = 3 + len(cmd.ExtraFiles)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, console)
+	}
 	paths := rec.CgroupPaths
 	ent, err := startEntered(ctx, cmd, parentSock, childSock, &enterPlan{
 		join:   join,
@@ -138,7 +153,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, opts ..
 	}()
 	stop := context.AfterFunc(ctx, func() { parentSock.SetDeadline(time.Now()) })
 	defer stop()
-	ic := initConfig{PreserveFDs: o.preserveFDs, Exec: &execConfig{Process: p, RootFD: rootFD, Seccomp: seccompOf(spec)}}
+	ic := initConfig{PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD, Exec: &execConfig{Process: p, RootFD: rootFD, Seccomp: seccompOf(spec)}}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return nil, fmt.Errorf("send exec config: %w", err)
 	}

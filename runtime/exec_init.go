@@ -30,7 +30,7 @@ type execConfig struct {
 // an initReply with the error otherwise.
 func execInside(sock *os.File, ic *initConfig) error {
 	p := ic.Exec.Process
-	argv0, filter, err := execSetup(ic.Exec, ic.PreserveFDs)
+	argv0, filter, err := execSetup(ic.Exec, ic.PreserveFDs, ic.ConsoleFD)
 	if err == nil && filter != nil {
 		if err = filter.Load(); err != nil {
 			err = fmt.Errorf("linux.seccomp: load filter: %w", err)
@@ -47,8 +47,9 @@ func execInside(sock *os.File, ic *initConfig) error {
 // execSetup makes the process non-dumpable (CVE-2019-5736, as init),
 // changes its root to the init's (setns into the mount namespace sets the
 // root to the namespace's root, which is not the container's after
-// --no-pivot) and applies the process settings (see applyProcess).
-func execSetup(ec *execConfig, preserveFDs int) (string, *libseccomp.ScmpFilter, error) {
+// --no-pivot), sets up its terminal in terminal mode and applies the
+// process settings (see applyProcess).
+func execSetup(ec *execConfig, preserveFDs, consoleFD int) (string, *libseccomp.ScmpFilter, error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return "", nil, fmt.Errorf("set non-dumpable: %w", err)
 	}
@@ -60,5 +61,15 @@ func execSetup(ec *execConfig, preserveFDs int) (string, *libseccomp.ScmpFilter,
 		return "", nil, fmt.Errorf("chroot into container root: %w", err)
 	}
 	unix.Close(ec.RootFD)
+	if ec.Process.Terminal {
+		// A session of its own, to take the pty as its controlling
+		// terminal (the constructor's fork made it no group leader).
+		if _, err := unix.Setsid(); err != nil {
+			return "", nil, fmt.Errorf("start session: %w", err)
+		}
+		if err := setupTerminal(consoleFD, ec.Process, false); err != nil {
+			return "", nil, err
+		}
+	}
 	return applyProcess(ec.Process, ec.Seccomp, preserveFDs, last)
 }

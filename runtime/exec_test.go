@@ -263,3 +263,50 @@ func TestExecSeccomp(t *testing.T) {
 		t.Fatalf("exit code %d, output:\n%s\nwant mkdir refused (rc=1) under a filter (Seccomp: 2)", code, out)
 	}
 }
+
+// TestExecTerminal: exec with process.terminal gets a pty of its own from
+// the container's devpts (init has none here, so it is /dev/pts/0), with
+// the configured size, as its controlling terminal on fds 0-2; the master
+// arrives over the console socket and /dev/console is left alone.
+func TestExecTerminal(t *testing.T) {
+	requireRoot(t)
+	r := newRuntime(t)
+	id, _, spec := startSleeper(t, r, nil)
+	p := process(spec, "sh", "-c", "tty; stty size; test -t 0 && test -t 2 && echo fds; test -e /dev/console || echo noconsole; exit 5")
+	p.Terminal = true
+	p.ConsoleSize = &specs.Box{Height: 30, Width: 100}
+	host, ctrSock, err := runtime.ConsolePair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	proc, err := r.Exec(ctx, id, p, runtime.WithConsole(ctrSock))
+	ctrSock.Close()
+	if err != nil {
+		t.Fatalf("exec: %v", err)
+	}
+	master, err := runtime.ReceiveConsole(ctx, host)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	var out syncBuffer
+	relay, err := runtime.RelayConsole(master, nil, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := proc.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Close(ctx); err != nil {
+		t.Errorf("relay close: %v", err)
+	}
+	if want := "/dev/pts/0\r\n30 100\r\nfds\r\nnoconsole\r\n"; code != 5 || out.String() != want {
+		t.Errorf("exit code %d, output %q; want 5 and %q", code, out.String(), want)
+	}
+	if _, err := r.Exec(ctx, id, p); !errors.Is(err, runtime.ErrNoConsoleSocket) {
+		t.Errorf("exec with a terminal and no console socket: %v, want ErrNoConsoleSocket", err)
+	}
+}

@@ -188,7 +188,7 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 		// After the root switch, so the pty comes from the container's
 		// devpts; before finishRootfs, which may make /dev/console's
 		// filesystem read-only.
-		if err := setupTerminal(ic.ConsoleFD, p); err != nil {
+		if err := setupTerminal(ic.ConsoleFD, p, true); err != nil {
 			return fail(err)
 		}
 	}

@@ -90,13 +90,15 @@ func newPTY(ptmx string) (int, string, error) {
 }
 
 // setupTerminal runs in init after the root switch (so /dev/ptmx is the
-// container's) and before the container's user is set. It allocates the
-// pty, applies process.consoleSize, bind-mounts the slave on /dev/console
-// (runtime-spec, runtime-linux.md), sends the master over sock and closes
-// its own copy, gives the slave to process.user.uid, makes it the
-// controlling terminal (init is a session leader: Create starts it with
-// setsid) and puts it on fds 0, 1 and 2. It closes sock.
-func setupTerminal(sock int, p *specs.Process) error {
+// container's) and before the container's user is set, and likewise in an
+// exec'd process. It allocates the pty, applies process.consoleSize,
+// bind-mounts the slave on /dev/console when console is set (init:
+// runtime-spec, runtime-linux.md; an exec'd process leaves the
+// container's mounts alone), sends the master over sock and closes its
+// own copy, gives the slave to process.user.uid, makes it the controlling
+// terminal (the caller is a session leader: init calls setsid first) and
+// puts it on fds 0, 1 and 2. It closes sock.
+func setupTerminal(sock int, p *specs.Process, console bool) error {
 	defer unix.Close(sock)
 	master, slavePath, err := newPTY("/dev/ptmx")
 	if err != nil {
@@ -114,11 +116,13 @@ func setupTerminal(sock int, p *specs.Process) error {
 		return fmt.Errorf("process.terminal: open %s: %w", slavePath, err)
 	}
 	defer unix.Close(slave)
-	if err := consoleTarget(); err != nil {
-		return fmt.Errorf("process.terminal: create /dev/console: %w", err)
-	}
-	if err := mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("process.terminal: %w", err)
+	if console {
+		if err := consoleTarget(); err != nil {
+			return fmt.Errorf("process.terminal: create /dev/console: %w", err)
+		}
+		if err := mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("process.terminal: %w", err)
+		}
 	}
 	if err := unix.Sendmsg(sock, []byte("/dev/ptmx"), unix.UnixRights(master), nil, unix.MSG_NOSIGNAL); err != nil {
 		return fmt.Errorf("send pty master to the console socket: %w", err)

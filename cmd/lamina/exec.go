@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 )
 
 func init() { register(newExecCmd) }
@@ -37,8 +38,8 @@ func (f *execFlags) add(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&f.caps, "cap", "c", nil, "add a capability (CAP_NET_ADMIN) to the bounding, effective and permitted sets (repeatable)")
 	fs.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs for the process")
 	fs.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many fds after stdio (3, 4, ...) to the process")
-	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal (not supported yet)")
-	fs.StringVar(&f.consoleSocket, "console-socket", "", "unix socket to send the pty master to (not supported yet)")
+	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-terminal; in the foreground lamina relays it to its own stdio")
+	fs.StringVar(&f.consoleSocket, "console-socket", "", "unix socket to send the pty master to (with --tty; needed with --detach)")
 }
 
 func newExecCmd() *cobra.Command {
@@ -53,16 +54,19 @@ as its arguments, changed by the flags; or it is the process object of
 --process, used as it is.
 
 Without --detach, lamina forwards the signals it receives to the process,
-waits for it and exits with its exit code (128+N when killed by signal N).`,
+waits for it and exits with its exit code (128+N when killed by signal N).
+
+With --tty the process gets a new pty from the container's devpts. In the
+foreground lamina relays it to its own stdin and stdout (raw mode when
+stdin is a terminal); with --console-socket, or with --detach (which needs
+it), the pty master goes to that socket, as with "lamina create".`,
 		Example: `  lamina exec ctr ps
   lamina exec -e DEBUG=1 --cwd /tmp -u 1000:1000 ctr sh -c 'id; pwd'
   lamina exec --detach --pid-file sleeper.pid ctr sleep 600
+  lamina exec -t ctr sh                          # an interactive shell
   lamina exec --process process.json ctr`,
 		Args: cobra.MinimumNArgs(1),
 	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {
-		if f.tty || f.consoleSocket != "" {
-			return fmt.Errorf("--tty/--console-socket: terminal mode is %w", runtime.ErrUnsupported)
-		}
 		if f.preserveFDs < 0 {
 			return errors.New("--preserve-fds: must not be negative")
 		}
@@ -78,6 +82,22 @@ waits for it and exits with its exit code (128+N when killed by signal N).`,
 		if f.preserveFDs > 0 {
 			opts = append(opts, runtime.WithPreserveFDs(f.preserveFDs))
 		}
+		// In the foreground a terminal is relayed by lamina itself, as
+		// runc exec does; a detached one goes to a console socket.
+		var tty *foregroundTTY
+		switch {
+		case f.consoleSocket != "":
+			opts = append(opts, runtime.WithConsoleSocket(f.consoleSocket))
+		case p.Terminal && !f.detach:
+			if tty, err = newForegroundTTY(); err != nil {
+				return err
+			}
+			defer tty.close()
+			opts = append(opts, tty.option())
+		}
+		if p.Terminal && p.ConsoleSize == nil {
+			p.ConsoleSize = terminalSize()
+		}
 		// Catch signals before the process exists, so none is lost.
 		sigs := make(chan os.Signal, 32)
 		if !f.detach {
@@ -86,12 +106,21 @@ waits for it and exits with its exit code (128+N when killed by signal N).`,
 		}
 		proc, err := rt.Exec(cmd.Context(), id, p, opts...)
 		if err != nil {
-			return err
+			return consoleHint(err)
 		}
 		if f.detach {
 			return nil
 		}
+		stopTTY := func() {}
+		if tty != nil {
+			if stopTTY, err = tty.relay(cmd.Context(), true); err != nil {
+				proc.Signal(unix.SIGKILL)
+				proc.Wait()
+				return err
+			}
+		}
 		code, err := waitForwarding(sigs, proc.Wait, proc.Signal)
+		stopTTY()
 		if err != nil {
 			return err
 		}
@@ -125,6 +154,7 @@ func (f *execFlags) buildProcess(fs *pflag.FlagSet, rt *runtime.Runtime, id stri
 		if err := json.Unmarshal(b, &p); err != nil {
 			return nil, fmt.Errorf("--process: parse %s: %w", f.process, err)
 		}
+		p.Terminal = p.Terminal || f.tty
 		return &p, nil
 	}
 	if len(args) == 0 {
@@ -138,7 +168,8 @@ func (f *execFlags) buildProcess(fs *pflag.FlagSet, rt *runtime.Runtime, id stri
 		return nil, errors.New("exec: config.json has no process section to start from; use --process")
 	}
 	p := spec.Process
-	p.Terminal = false
+	p.Terminal = f.tty
+	p.ConsoleSize = nil
 	p.Args = args
 	p.Env = append(p.Env, f.env...)
 	if f.cwd != "" {

@@ -85,12 +85,20 @@ func TestCLIExec(t *testing.T) {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 
+	// -t in the foreground: lamina relays the pty to its stdout (stdin
+	// is not a terminal here) and passes the exit code on.
+	out, err = lamina(ctx, root, "exec", "-t", "e1", "sh", "-c", "tty; test -t 1 && echo isatty; exit 4").CombinedOutput()
+	if code := exitCode(err); code != 4 || !strings.Contains(string(out), "/dev/pts/") || !strings.Contains(string(out), "isatty") {
+		t.Errorf("exec -t: exit code %d (%v), output %q; want 4, a /dev/pts name and isatty", code, err, out)
+	}
+
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 	}{
-		{name: "tty", args: []string{"exec", "-t", "e1", "true"}, want: "--tty/--console-socket: terminal mode is not supported yet"},
+		{name: "tty detached without socket", args: []string{"exec", "-t", "-d", "e1", "true"}, want: "pass --console-socket"},
+		{name: "console socket without tty", args: []string{"exec", "--console-socket", "/nonexistent.sock", "e1", "true"}, want: "--console-socket"},
 		{name: "bad user", args: []string{"exec", "-u", "bob", "e1", "true"}, want: "--user: want UID[:GID]"},
 		{name: "no command", args: []string{"exec", "e1"}, want: "COMMAND is required"},
 		{name: "process and flags", args: []string{"exec", "--process", pj, "--cwd", "/", "e1"}, want: "--cwd: cannot be combined with --process"},

@@ -161,29 +161,3 @@ func hostRootIDs(l *specs.Linux) (uid, gid int, ok bool) {
 	return uid, gid, uok && gok
 }
 
-// writeIDMaps writes the uid and gid maps of the new user namespace of
-// pid, as os/exec does for Create's other path: setgroups is denied first
-// unless the caller is root (an unprivileged writer must, and root keeps
-// setgroups so additionalGids work).
-func writeIDMaps(pid int, l *specs.Linux) error {
-	proc := fmt.Sprintf("/proc/%d/", pid)
-	format := func(ms []specs.LinuxIDMapping) []byte {
-		var b strings.Builder
-		for _, m := range ms {
-			fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
-		}
-		return []byte(b.String())
-	}
-	if err := os.WriteFile(proc+"uid_map", format(l.UIDMappings), 0); err != nil {
-		return fmt.Errorf("write uid_map: %w", err)
-	}
-	if os.Geteuid() != 0 {
-		if err := os.WriteFile(proc+"setgroups", []byte("deny"), 0); err != nil {
-			return fmt.Errorf("write setgroups: %w", err)
-		}
-	}
-	if err := os.WriteFile(proc+"gid_map", format(l.GIDMappings), 0); err != nil {
-		return fmt.Errorf("write gid_map: %w", err)
-	}
-	return nil
-}

@@ -11,11 +11,12 @@ import (
 	"time"
 )
 
-// TestRootlessExec creates a container as an unprivileged user (a user
-// namespace mapping only that user to root, from "lamina spec --rootless")
-// and runs "lamina exec" in it as that user: the exec joins the container's
-// user namespace first, then the namespaces it owns.
-func TestRootlessExec(t *testing.T) {
+// rootlessBundle prepares, for the unprivileged user rootlessUser, a
+// directory holding a copy of lamina and bundle/rootfs with busybox, all
+// owned by that user. It skips when the user, runuser or busybox are
+// missing.
+func rootlessBundle(t *testing.T) (base string, u *user.User) {
+	t.Helper()
 	requireRoot(t) // to become the user and to prepare directories owned by it
 	u, err := user.Lookup(rootlessUser)
 	if err != nil {
@@ -27,12 +28,11 @@ func TestRootlessExec(t *testing.T) {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("needs /bin/busybox (busybox-static)")
 	}
-	watchdog(t, 2*time.Minute)
 	lamina := buildLamina(t)
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 
-	base, err := os.MkdirTemp("", "lamina-rootless-exec-")
+	base, err = os.MkdirTemp("", "lamina-rootless-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,16 @@ func TestRootlessExec(t *testing.T) {
 	}
 	filepath.Walk(base, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, uid, gid) })
 	os.Chmod(base, 0o755)
+	return base, u
+}
 
+// TestRootlessExec creates a container as an unprivileged user (a user
+// namespace mapping only that user to root, from "lamina spec --rootless")
+// and runs "lamina exec" in it as that user: the exec joins the container's
+// user namespace first, then the namespaces it owns.
+func TestRootlessExec(t *testing.T) {
+	watchdog(t, 2*time.Minute)
+	base, u := rootlessBundle(t)
 	// The container's init keeps create's stdio: a file, not a pipe.
 	script := `set -e
 cd "$1"

@@ -303,8 +303,7 @@
 // Joining a mount namespace by path, seccomp notify (SCMP_ACT_NOTIFY, listenerPath) and
 // the ENOSYS answer runc adds for syscalls newer than the profile,
 // systemd cgroups, device cgroup rules,
-// id-mapped mounts, newuidmap/newgidmap for rootless multi-range mappings,
-// AppArmor and SELinux labels (accepted and not applied).
+// id-mapped mounts, AppArmor and SELinux labels (accepted and not applied).
 //
 // # Introspection
 //

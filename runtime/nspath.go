@@ -160,4 +160,3 @@ func hostRootIDs(l *specs.Linux) (uid, gid int, ok bool) {
 	gid, gok := host(l.GIDMappings)
 	return uid, gid, uok && gok
 }
-

@@ -159,7 +159,9 @@
 // Go runtime (its package doc has the protocol). The parent moves it into
 // the container's cgroups; it joins the namespace fds it inherits (user
 // first), unshares the new namespaces (the parent writes the id maps of a
-// new user namespace), unshares a time namespace and writes
+// new user namespace: itself as root or for a caller mapping only its own
+// id, otherwise through the setuid newuidmap and newgidmap, which check
+// /etc/subuid and /etc/subgid), unshares a time namespace and writes
 // linux.timeOffsets to /proc/self/timens_offsets, then forks with
 // CLONE_PARENT, reports the child's pid and exits (after switching to
 // uid and gid 0 of a new user namespace). The child, a child of

@@ -1,6 +1,3 @@
-// Package pull fetches an image from a registry into a store: manifest
-// (choosing a platform from an index), config, and every layer, verified and
-// unpacked. See the doc of package github.com/lamina-dev/lamina/oci ("Pull").
 package pull
 
 import (
@@ -15,7 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -55,20 +51,26 @@ func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*R
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	ropts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithTransport(&guard{next: o.transport, insecure: o.insecure}),
-		remote.WithPlatform(o.platform),
+	auth := o.auth
+	if auth == nil {
+		if auth, err = o.keychain.Resolve(r.Context()); err != nil {
+			return nil, fmt.Errorf("pull %s: read credentials: %w", r.Name(), err)
+		}
 	}
-	if o.auth != nil {
-		ropts = append(ropts, remote.WithAuth(o.auth))
-	} else {
-		ropts = append(ropts, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	// One authenticated transport for the whole pull: the ping, the token
+	// exchange (renewed on 401) and every request go through it, and
+	// through the retrier and the plain-HTTP guard below it.
+	rt, err := transport.NewWithContext(ctx, r.Context().Registry, auth,
+		&retrier{next: &guard{next: o.transport, insecure: o.insecure}, backoff: o.backoff},
+		[]string{r.Context().Scope(transport.PullScope)})
+	if err != nil {
+		return nil, registryErr("pull "+r.Name(), err)
 	}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithPlatform(o.platform)}
 
 	desc, err := remote.Get(r, ropts...)
 	if err != nil {
-		return nil, registryErr("pull "+r.Name(), err)
+		return nil, registryErr("pull "+r.Name()+": fetch manifest", err)
 	}
 	var img v1.Image
 	switch {
@@ -140,16 +142,25 @@ func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*R
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.jobs)
+	fetch := make([]bool, len(m.Layers))
 	for i, l := range m.Layers {
 		diffID := cfg.RootFS.DiffIDs[i]
+		ev := oci.Progress{Digest: l.Digest.String(), DiffID: diffID.String(), Status: oci.StatusWaiting, Total: l.Size}
 		if st.HasLayer(diffID) && st.HasBlob(l.Digest) {
-			o.progress(oci.Progress{Digest: l.Digest.String(), DiffID: diffID.String(), Status: oci.StatusExists, Total: l.Size})
+			ev.Status = oci.StatusExists
 			res.Existing++
+		} else {
+			fetch[i] = true
+		}
+		o.progress(ev)
+	}
+	for i, l := range m.Layers {
+		if !fetch[i] {
 			continue
 		}
 		g.Go(func() error {
-			f := fetcher{st: st, o: &o, wh: wh, ropts: append(ropts[:len(ropts):len(ropts)], remote.WithContext(gctx))}
-			if err := f.layer(gctx, r.Context().Digest(l.Digest.String()), l, diffID, comps[i]); err != nil {
+			f := fetcher{st: st, o: &o, wh: wh, rt: rt}
+			if err := f.layer(gctx, r.Context().Digest(l.Digest.String()), l, cfg.RootFS.DiffIDs[i], comps[i]); err != nil {
 				return fmt.Errorf("pull %s: layer %s: %w", r.Name(), l.Digest, err)
 			}
 			mu.Lock()
@@ -204,6 +215,14 @@ func parseManifest(raw []byte) (*ispec.Manifest, string, error) {
 
 // registryErr maps registry errors onto the oci sentinels.
 func registryErr(what string, err error) error {
+	var ge *guardError
+	if errors.As(err, &ge) {
+		return fmt.Errorf("%s: %w", what, ge)
+	}
+	var re *oci.RetryError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s: %w", what, re)
+	}
 	var te *transport.Error
 	if errors.As(err, &te) {
 		switch te.StatusCode {
@@ -263,10 +282,18 @@ type guard struct {
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.insecure && !isLoopback(req.URL.Hostname()) {
-		return nil, fmt.Errorf("refusing plain HTTP to %s (use --insecure)", req.URL.Host)
+		return nil, &guardError{host: req.URL.Host}
 	}
 	return g.next.RoundTrip(req)
 }
+
+// guardError is a request the guard refused; it matches oci.ErrPlainHTTP.
+type guardError struct{ host string }
+
+func (e *guardError) Error() string {
+	return fmt.Sprintf("%s: %v (allow it with --insecure)", e.host, oci.ErrPlainHTTP)
+}
+func (e *guardError) Unwrap() error { return oci.ErrPlainHTTP }
 
 func isLoopback(host string) bool {
 	if host == "localhost" {
@@ -278,24 +305,17 @@ func isLoopback(host string) bool {
 
 // fetcher downloads, verifies and unpacks one layer.
 type fetcher struct {
-	st    *store.Store
-	o     *options
-	wh    *whiteout.Writer
-	ropts []remote.Option
+	st *store.Store
+	o  *options
+	wh *whiteout.Writer
+	rt http.RoundTripper // authenticated, retrying
 }
 
 func (f *fetcher) layer(ctx context.Context, ref name.Digest, l ispec.Descriptor, diffID digest.Digest, comp layer.Compression) (err error) {
 	report := func(s oci.Status, cur int64) {
 		f.o.progress(oci.Progress{Digest: l.Digest.String(), DiffID: diffID.String(), Status: s, Current: cur, Total: l.Size})
 	}
-	rl, err := remote.Layer(ref, f.ropts...)
-	if err != nil {
-		return registryErr("fetch", err)
-	}
-	rc, err := rl.Compressed()
-	if err != nil {
-		return registryErr("fetch", err)
-	}
+	rc := newBlobReader(ctx, f.rt, ref, l.Size, f.o.backoff)
 	defer rc.Close()
 	bw, err := f.st.NewBlobWriter(l.Digest, l.Size)
 	if err != nil {
@@ -330,6 +350,9 @@ func (f *fetcher) layer(ctx context.Context, ref name.Digest, l ispec.Descriptor
 	// Read the blob to its end, so that a corrupt blob is reported as a
 	// digest mismatch rather than as whatever it broke first.
 	_, rerr := io.Copy(io.Discard, body)
+	if rerr == nil {
+		report(oci.StatusVerifying, bw.Written())
+	}
 	verr := bw.Verify()
 	switch {
 	case verr != nil && bw.Written() == l.Size:
@@ -337,7 +360,7 @@ func (f *fetcher) layer(ctx context.Context, ref name.Digest, l ispec.Descriptor
 	case rerr != nil && errors.Is(rerr, oci.ErrTooLarge):
 		return rerr
 	case rerr != nil:
-		return registryErr("fetch", rerr) // network failure, truncated body
+		return registryErr("fetch blob", rerr) // network failure, truncated body, 404
 	case verr != nil:
 		return verr
 	}

@@ -36,6 +36,7 @@ type blobReader struct {
 	body     io.ReadCloser
 	off      int64 // bytes delivered to the caller
 	failures int   // break-offs so far
+	err      error // final: every later Read returns it
 }
 
 func newBlobReader(ctx context.Context, t http.RoundTripper, ref name.Digest, size int64, b Backoff) *blobReader {
@@ -46,6 +47,17 @@ func newBlobReader(ctx context.Context, t http.RoundTripper, ref name.Digest, si
 }
 
 func (b *blobReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *blobReader) read(p []byte) (int, error) {
 	for {
 		if b.off >= b.size {
 			// The descriptor's size is reached; more would be a lie.

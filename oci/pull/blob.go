@@ -43,7 +43,23 @@ func newBlobReader(ctx context.Context, t http.RoundTripper, ref name.Digest, si
 	reg := ref.Context().Registry
 	// The auth transport chooses the scheme (https, or http after its ping).
 	url := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", reg.Scheme(), reg.RegistryStr(), ref.Context().RepositoryStr(), ref.DigestStr())
-	return &blobReader{ctx: ctx, client: &http.Client{Transport: t}, url: url, size: size, backoff: b}
+	client := &http.Client{Transport: t, CheckRedirect: stripAuthOffHost}
+	return &blobReader{ctx: ctx, client: client, url: url, size: size, backoff: b}
+}
+
+// stripAuthOffHost is the redirect policy for blobs: object storage must
+// never see the registry's token (presigned URLs also refuse a second
+// credential). The auth transport adds the token only for the registry's
+// host, and http.Client drops it for another host name; this also drops it
+// for the same name on another port, or a subdomain.
+func stripAuthOffHost(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Host != via[0].URL.Host {
+		req.Header.Del("Authorization")
+	}
+	return nil
 }
 
 func (b *blobReader) Read(p []byte) (int, error) {

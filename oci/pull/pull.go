@@ -36,7 +36,9 @@ type Result struct {
 // Image pulls ref into st and records it in the store's index. Errors wrap
 // oci.ErrNotFound, oci.ErrUnauthorized, oci.ErrDigestMismatch,
 // oci.ErrUnsupportedMediaType, oci.ErrMalformedManifest, oci.ErrMalformedLayer,
-// oci.ErrUnsafePath, oci.ErrTooLarge or oci.ErrUnreachable; on error nothing
+// oci.ErrUnsafePath, oci.ErrTooLarge, oci.ErrUnreachable, oci.ErrUnavailable
+// or oci.ErrPlainHTTP (network failures after retries are *oci.RetryError);
+// on error nothing
 // is added to the index.
 func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*Result, error) {
 	o := defaults()

@@ -2,12 +2,9 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/lamina-dev/lamina/oci"
 	"github.com/lamina-dev/lamina/oci/pull"
 	"github.com/lamina-dev/lamina/oci/store"
 	"github.com/spf13/cobra"
@@ -30,13 +27,21 @@ func newPullCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var opts []pull.Option
+			if creds != "" {
+				u, p, err := parseCreds(creds)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, pull.WithBasicAuth(u, p))
+			}
 			out := cmd.OutOrStdout()
-			pr := &progressPrinter{w: out}
-			opts := []pull.Option{
+			pr := newProgressSink(out)
+			opts = append(opts,
 				pull.WithInsecure(insecure),
 				pull.WithProgress(pr.print),
 				pull.WithWarn(func(m string) { fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", m) }),
-			}
+			)
 			if platform != "" {
 				p, err := v1.ParsePlatform(platform)
 				if err != nil {
@@ -44,14 +49,8 @@ func newPullCmd() *cobra.Command {
 				}
 				opts = append(opts, pull.WithPlatform(*p))
 			}
-			if creds != "" {
-				u, p, ok := strings.Cut(creds, ":")
-				if !ok {
-					return fmt.Errorf("parse --creds: want USER:PASS")
-				}
-				opts = append(opts, pull.WithBasicAuth(u, p))
-			}
 			res, err := pull.Image(cmd.Context(), st, args[0], opts...)
+			pr.done()
 			if err != nil {
 				return err
 			}
@@ -67,33 +66,17 @@ func newPullCmd() *cobra.Command {
 	return cmd
 }
 
-// progressPrinter prints one line per layer event: "<short digest>: <status>
-// [bytes]". Download progress is printed at most once per 10% of a layer.
-type progressPrinter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	last map[string]int64
-}
-
-func (p *progressPrinter) print(ev oci.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	short := strings.TrimPrefix(ev.Digest, "sha256:")
-	if len(short) > 12 {
-		short = short[:12]
+// parseCreds splits --creds USER:PASS. The password may hold colons; the
+// value is never echoed back (it holds a secret).
+func parseCreds(s string) (user, pass string, err error) {
+	user, pass, ok := strings.Cut(s, ":")
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("parse --creds: want USER:PASS, got no colon")
+	case user == "":
+		return "", "", fmt.Errorf("parse --creds: want USER:PASS, got an empty user")
+	case pass == "":
+		return "", "", fmt.Errorf("parse --creds: want USER:PASS, got an empty password")
 	}
-	if p.last == nil {
-		p.last = map[string]int64{}
-	}
-	switch ev.Status {
-	case oci.StatusDownloading:
-		step := ev.Total / 10
-		if ev.Current != 0 && ev.Current-p.last[ev.Digest] < step {
-			return
-		}
-		p.last[ev.Digest] = ev.Current
-		fmt.Fprintf(p.w, "%s: downloading %d/%d bytes\n", short, ev.Current, ev.Total)
-	default:
-		fmt.Fprintf(p.w, "%s: %s\n", short, ev.Status)
-	}
+	return user, pass, nil
 }

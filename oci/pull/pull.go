@@ -37,9 +37,8 @@ type Result struct {
 // oci.ErrNotFound, oci.ErrUnauthorized, oci.ErrDigestMismatch,
 // oci.ErrUnsupportedMediaType, oci.ErrMalformedManifest, oci.ErrMalformedLayer,
 // oci.ErrUnsafePath, oci.ErrTooLarge, oci.ErrUnreachable, oci.ErrUnavailable
-// or oci.ErrPlainHTTP (network failures after retries are *oci.RetryError);
-// on error nothing
-// is added to the index.
+// or oci.ErrPlainHTTP (failures that outlast the retries are *oci.RetryError);
+// on error nothing is added to the index.
 func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*Result, error) {
 	o := defaults()
 	for _, f := range opts {

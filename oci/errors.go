@@ -69,7 +69,7 @@ func (e *RetryError) Error() string {
 	if e.StatusCode != 0 {
 		return fmt.Sprintf("%s after %d attempts", e.Status, e.Attempts)
 	}
-	return fmt.Sprintf("%v after %d attempts", e.Err, e.Attempts)
+	return fmt.Sprintf("%v: %v after %d attempts", ErrUnreachable, e.Err, e.Attempts)
 }
 
 // Unwrap returns the network failure, if any.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ type options struct {
 	genFiles int
 	umoci    string
 	progress io.Writer
+	profile  io.Writer // CPU profile of the timed rounds, or nil
 }
 
 // Defaults, in one place.
@@ -62,6 +64,10 @@ func WithScratch(dir string) Option { return func(o *options) { o.scratch = dir 
 // WithTree picks the tree: "debootstrap" (default; falls back to a generated
 // tree when it cannot be had) or "generated".
 func WithTree(kind string) Option { return func(o *options) { o.tree = kind } }
+
+// WithCPUProfile writes a pprof CPU profile of the timed rounds to w (what
+// lamina's contenders spend; umoci runs in its own process).
+func WithCPUProfile(w io.Writer) Option { return func(o *options) { o.profile = w } }
 
 // WithProgress sets where progress lines go (default: nowhere).
 func WithProgress(w io.Writer) Option { return func(o *options) { o.progress = w } }
@@ -169,6 +175,12 @@ func Run(ctx context.Context, opts ...Option) (*Result, error) {
 		{LaminaUnpack, func(ctx context.Context, dir string) error { return runUnpack(ctx, img, dir) }},
 	}
 	for round := 0; round <= o.runs; round++ { // round 0 warms up
+		if round == 1 && o.profile != nil {
+			if err := pprof.StartCPUProfile(o.profile); err != nil {
+				return nil, fmt.Errorf("start CPU profile: %w", err)
+			}
+			defer pprof.StopCPUProfile()
+		}
 		for _, c := range contenders {
 			dir := filepath.Join(o.scratch, fmt.Sprintf("out-%d", round))
 			start := time.Now()

@@ -25,7 +25,7 @@ func main() {
 }
 
 func newCmd() *cobra.Command {
-	var out, scratch, tree string
+	var out, scratch, tree, profile string
 	var runs int
 	cmd := &cobra.Command{
 		Use:   "benchunpack [flags]",
@@ -36,8 +36,17 @@ func newCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := unpack.Run(cmd.Context(), unpack.WithRuns(runs), unpack.WithScratch(scratch),
-				unpack.WithTree(tree), unpack.WithProgress(cmd.ErrOrStderr()))
+			opts := []unpack.Option{unpack.WithRuns(runs), unpack.WithScratch(scratch),
+				unpack.WithTree(tree), unpack.WithProgress(cmd.ErrOrStderr())}
+			if profile != "" {
+				pf, err := os.Create(profile)
+				if err != nil {
+					return err
+				}
+				defer pf.Close()
+				opts = append(opts, unpack.WithCPUProfile(pf))
+			}
+			res, err := unpack.Run(cmd.Context(), opts...)
 			if err != nil {
 				return err
 			}
@@ -59,6 +68,7 @@ func newCmd() *cobra.Command {
 	f.StringVar(&out, "out", "bench/results", "directory for unpack.md")
 	f.StringVar(&scratch, "scratch", unpack.DefaultScratch, "work directory (emptied first, removed after)")
 	f.StringVar(&tree, "tree", "debootstrap", "debootstrap (cached Debian rootfs; falls back to generated) or generated")
+	f.StringVar(&profile, "cpuprofile", "", "write a pprof CPU profile of lamina's timed rounds to this file")
 	f.IntVar(&runs, "runs", unpack.DefaultRuns, "timed rounds; each contender's result is the median")
 	return cmd
 }

@@ -27,7 +27,7 @@ var (
 	// ErrUnreachable: no connection to the registry could be made, or the
 	// connection kept failing (reset, truncated body) through every retry.
 	ErrUnreachable = errors.New("registry unreachable")
-	// ErrUnavailable: the registry kept answering 408, 429 or 5xx through
+	// ErrUnavailable: the registry kept answering 429 or 5xx through
 	// every retry.
 	ErrUnavailable = errors.New("registry unavailable")
 	// ErrPlainHTTP: plain HTTP to a registry that is not on a loopback

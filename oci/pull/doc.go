@@ -14,10 +14,10 @@
 //     and repeats the request. It sends the registry's credentials only to
 //     the registry's host, never to a host a blob redirects to.
 //   - retrier: retries a request that fails with a network error (refused,
-//     reset, timeout, cut short) or with 408, 429 or 5xx, waiting with
-//     exponential backoff and jitter (Backoff, WithRetry; a Retry-After in
-//     seconds is honoured up to Backoff.Max). Waits end early when the
-//     context does. Other 4xx answers are final. After the last attempt the
+//     reset, timeout, cut short) or with 429 or 5xx (but 501 and 505),
+//     waiting with exponential backoff and jitter (Backoff, WithRetry; a
+//     Retry-After in seconds is honoured up to Backoff.Max). Waits end early
+//     when the context does. Other 4xx answers are final. After the last attempt the
 //     error is an *oci.RetryError ("503 Service Unavailable after 5
 //     attempts"), which matches oci.ErrUnavailable (status) or
 //     oci.ErrUnreachable (network).

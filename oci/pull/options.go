@@ -81,7 +81,7 @@ func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.tra
 func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychain = k } }
 
 // WithRetry sets how failed requests are retried: network failures, a blob
-// body cut short, and 408, 429 and 5xx answers (default: 5 attempts,
+// body cut short, and 429 and 5xx answers (default: 5 attempts,
 // waiting 250 ms, 500 ms, 1 s, 2 s, each ±20%). Attempts below 1 count as 1.
 func WithRetry(b Backoff) Option {
 	return func(o *options) {

@@ -54,16 +54,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// retryableStatus lists the answers worth asking again: timeouts, rate
-// limits and server-side failures. Every other 4xx is final.
+// retryableStatus lists the answers worth asking again: the rate limit
+// (429) and server-side failures (5xx), except the two that say the server
+// never will (501 Not Implemented, 505 HTTP Version Not Supported). Every
+// other 4xx is final.
 func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	switch {
+	case code == http.StatusTooManyRequests:
 		return true
+	case code == http.StatusNotImplemented, code == http.StatusHTTPVersionNotSupported:
+		return false
 	}
-	return false
+	return code >= 500 && code <= 599
 }
 
 // retryableErr reports whether a transport or body-read error is a network

@@ -386,3 +386,32 @@ func TestBackoffDelay(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryableStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		code int
+		want bool
+	}{
+		{"ok", http.StatusOK, false},
+		{"bad request", http.StatusBadRequest, false},
+		{"unauthorized (re-auth, not retry)", http.StatusUnauthorized, false},
+		{"not found", http.StatusNotFound, false},
+		{"request timeout is a 4xx", http.StatusRequestTimeout, false},
+		{"too many requests", http.StatusTooManyRequests, true},
+		{"internal error", http.StatusInternalServerError, true},
+		{"not implemented", http.StatusNotImplemented, false},
+		{"bad gateway", http.StatusBadGateway, true},
+		{"unavailable", http.StatusServiceUnavailable, true},
+		{"gateway timeout", http.StatusGatewayTimeout, true},
+		{"http version", http.StatusHTTPVersionNotSupported, false},
+		{"cloudflare 522", 522, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := retryableStatus(tc.code); got != tc.want {
+				t.Errorf("retryableStatus(%d) = %v, want %v", tc.code, got, tc.want)
+			}
+		})
+	}
+}

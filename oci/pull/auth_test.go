@@ -296,3 +296,53 @@ type anonymousKeychain struct{}
 func (anonymousKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 	return authn.Anonymous, nil
 }
+
+// TestPullBasicAuth: a registry that asks for Basic credentials directly
+// (no token server) gets them from WithBasicAuth or the docker config.
+func TestPullBasicAuth(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []Option
+		config  bool // put alice:secret in $DOCKER_CONFIG
+		wantErr error
+	}{
+		{name: "creds option", opts: []Option{WithBasicAuth("alice", "secret")}},
+		{name: "docker config", config: true},
+		{name: "wrong password", opts: []Option{WithBasicAuth("alice", "nope")}, wantErr: oci.ErrUnauthorized},
+		{name: "anonymous", wantErr: oci.ErrUnauthorized},
+	}
+	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	open := httptest.NewServer(h)
+	t.Cleanup(open.Close)
+	guarded := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "secret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(guarded.Close)
+	ohost, ghost := strings.TrimPrefix(open.URL, "http://"), strings.TrimPrefix(guarded.URL, "http://")
+	push(t, ohost+"/app:v1", image(t, true, randomLayer(t, 2<<10)))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.config {
+				dockerConfig(t, ghost, "alice", "secret")
+			} else {
+				dockerConfig(t, "", "", "")
+			}
+			st, _ := store.Open(t.TempDir())
+			_, err := Image(ctxT(t), st, ghost+"/app:v1", append(tc.opts, fastRetry)...)
+			if tc.wantErr == nil && err != nil {
+				t.Fatalf("pull: %v", err)
+			}
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				assertNothingStored(t, st)
+			}
+		})
+	}
+}

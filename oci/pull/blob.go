@@ -139,7 +139,9 @@ func (b *blobReader) fail(err error) error {
 	return sleep(b.ctx, b.backoff.delay(b.failures, 0))
 }
 
-// open starts (or resumes at b.off) the download.
+// open starts (or resumes at b.off) the download. It always asks the
+// registry, never the storage URL a previous attempt was redirected to, so
+// an expired presigned URL is replaced by a fresh redirect.
 func (b *blobReader) open() error {
 	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.url, nil)
 	if err != nil {
@@ -184,8 +186,8 @@ func rangeStart(cr string) (int64, bool) {
 		return 0, false
 	}
 	s, _, ok := strings.Cut(rest, "-")
-	if !ok {
-		return 0, false
+	if !ok || s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false // "*/SIZE", a sign, or not a number
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil

@@ -94,7 +94,7 @@ func retryAfter(resp *http.Response) time.Duration {
 	if err != nil || s < 0 {
 		return 0
 	}
-	return time.Duration(s) * time.Second
+	return time.Duration(min(s, 1<<20)) * time.Second // no overflow; capped at Max anyway
 }
 
 // retrier is an http.RoundTripper that retries requests failing with a

@@ -415,3 +415,21 @@ func TestRetryableStatus(t *testing.T) {
 		})
 	}
 }
+
+// FuzzRangeStart: Content-Range comes from the registry (or storage). A
+// parsed start is never negative, and only "bytes DIGITS-..." parses.
+func FuzzRangeStart(f *testing.F) {
+	for _, s := range []string{"bytes 100-199/200", "bytes 0-0/1", "bytes */200", "bytes -5-3/4", "bytes +5-6/7", "items 1-2/3", "", "bytes 99999999999999999999-1/2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := rangeStart(s)
+		if !ok {
+			return
+		}
+		start, _, _ := strings.Cut(strings.TrimPrefix(s, "bytes "), "-")
+		if n < 0 || !strings.HasPrefix(s, "bytes ") || strings.Trim(start, "0123456789") != "" {
+			t.Fatalf("rangeStart(%q) = %d, true", s, n)
+		}
+	})
+}

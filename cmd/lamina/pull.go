@@ -18,15 +18,26 @@ func newPullCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pull [flags] REF",
 		Short: "Pull an image from a registry into the store",
+		Long: `Pull an image from a registry into the store: manifest, config and every
+layer, each verified (blob digest, diff_id) and unpacked before anything is
+visible. Layers already in the store say "already exists".
+
+Credentials: --creds USER:PASS, else $DOCKER_CONFIG/config.json (default
+~/.docker/config.json, credential helpers included), else anonymous; bearer
+tokens are fetched and renewed when they expire. Plain HTTP is used only for
+localhost, 127.0.0.0/8 and ::1, unless --insecure.
+
+Network failures and 429/5xx answers are retried 5 times in all with
+exponential backoff; a broken download resumes where it stopped. On a
+terminal, progress is one line per layer redrawn in place; otherwise one
+line per event.`,
 		Example: `  lamina pull busybox
   lamina pull --platform linux/arm64 docker.io/library/alpine:3.20
-  lamina pull --insecure --creds user:pass registry.lan:5000/app:v1`,
+  lamina pull --insecure --creds user:pass registry.lan:5000/app:v1
+  DOCKER_CONFIG=$PWD/ci-auth lamina pull registry.example.com/team/app:v2
+  lamina pull 127.0.0.1:5000/demo/app:v1 | cat    # plain progress lines`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := store.Open(root)
-			if err != nil {
-				return err
-			}
 			var opts []pull.Option
 			if creds != "" {
 				u, p, err := parseCreds(creds)
@@ -34,6 +45,10 @@ func newPullCmd() *cobra.Command {
 					return err
 				}
 				opts = append(opts, pull.WithBasicAuth(u, p))
+			}
+			st, err := store.Open(root)
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			pr := newProgressSink(out)

@@ -46,6 +46,13 @@ line per event.`,
 				}
 				opts = append(opts, pull.WithBasicAuth(u, p))
 			}
+			if platform != "" {
+				p, err := v1.ParsePlatform(platform)
+				if err != nil {
+					return fmt.Errorf("parse --platform: %w", err)
+				}
+				opts = append(opts, pull.WithPlatform(*p))
+			}
 			st, err := store.Open(root)
 			if err != nil {
 				return err
@@ -57,13 +64,6 @@ line per event.`,
 				pull.WithProgress(pr.print),
 				pull.WithWarn(func(m string) { fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", m) }),
 			)
-			if platform != "" {
-				p, err := v1.ParsePlatform(platform)
-				if err != nil {
-					return fmt.Errorf("parse platform: %w", err)
-				}
-				opts = append(opts, pull.WithPlatform(*p))
-			}
 			res, err := pull.Image(cmd.Context(), st, args[0], opts...)
 			pr.done()
 			if err != nil {

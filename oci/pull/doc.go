@@ -21,6 +21,10 @@
 //     error is an *oci.RetryError ("503 Service Unavailable after 5
 //     attempts"), which matches oci.ErrUnavailable (status) or
 //     oci.ErrUnreachable (network).
+//   - stallGuard: abandons a request when the server sends nothing (no
+//     headers, or no body bytes) for WithStallTimeout (default 30 s); the
+//     error is a timeout, so it is retried like any network failure, and a
+//     stalled blob download resumes.
 //   - guard: refuses plain HTTP (oci.ErrPlainHTTP) unless the host is a
 //     loopback one (localhost, 127.0.0.0/8, ::1) or the caller allowed it
 //     (WithInsecure). go-containerregistry would otherwise use HTTP for

@@ -20,6 +20,7 @@ type options struct {
 	auth      authn.Authenticator // nil: resolved through keychain
 	keychain  authn.Keychain
 	backoff   Backoff
+	stall     time.Duration // 0: never give up on a quiet server
 	progress  func(oci.Progress)
 	warn      func(string)
 	jobs      int
@@ -41,6 +42,7 @@ func defaults() options {
 		keychain:  authn.DefaultKeychain, // ~/.docker/config.json, $DOCKER_CONFIG
 		// About 4 s of waiting in all before giving up.
 		backoff: Backoff{Attempts: 5, Initial: 250 * time.Millisecond, Max: 8 * time.Second, Factor: 2, Jitter: 0.2},
+		stall:   30 * time.Second,
 	}
 }
 
@@ -89,3 +91,8 @@ func WithRetry(b Backoff) Option {
 		o.backoff = b
 	}
 }
+
+// WithStallTimeout sets how long a registry may send nothing (no response
+// headers, or no body bytes) before the request is abandoned and retried
+// like a network failure (default 30 s; 0 waits forever).
+func WithStallTimeout(d time.Duration) Option { return func(o *options) { o.stall = max(d, 0) } }

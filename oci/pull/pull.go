@@ -60,10 +60,14 @@ func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*R
 	}
 	// One authenticated transport for the whole pull: the ping, the token
 	// exchange (renewed on 401) and every request go through it, and
-	// through the retrier and the plain-HTTP guard below it.
+	// through the retrier, the stall guard and the plain-HTTP guard below
+	// it (see the package doc, "Transport").
+	var base http.RoundTripper = &guard{next: o.transport, insecure: o.insecure}
+	if o.stall > 0 {
+		base = &stallGuard{next: base, d: o.stall}
+	}
 	rt, err := transport.NewWithContext(ctx, r.Context().Registry, auth,
-		&retrier{next: &guard{next: o.transport, insecure: o.insecure}, backoff: o.backoff},
-		[]string{r.Context().Scope(transport.PullScope)})
+		&retrier{next: base, backoff: o.backoff}, []string{r.Context().Scope(transport.PullScope)})
 	if err != nil {
 		return nil, registryErr("pull "+r.Name(), err)
 	}

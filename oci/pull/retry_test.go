@@ -246,12 +246,14 @@ func TestPullRetryCanceled(t *testing.T) {
 }
 
 // breakingBlobs serves the blob with digest dig cut off after half its bytes
-// on the first `breaks` requests (the connection is aborted), then serves
-// it whole or, with ranges, honours "Range: bytes=N-" with a 206.
+// on the first `breaks` requests (the connection is aborted, or with stall
+// left open and silent), then serves it whole or, with ranges, honours
+// "Range: bytes=N-" with a 206.
 type breakingBlobs struct {
 	dig    string
 	breaks int
 	ranges bool
+	stall  bool
 
 	mu      sync.Mutex
 	n       int
@@ -288,6 +290,10 @@ func (b *breakingBlobs) wrap(h http.Handler) http.Handler {
 			rest := body[start:]
 			w.Write(rest[:len(rest)/2])
 			w.(http.Flusher).Flush()
+			if b.stall {
+				<-r.Context().Done() // silent until the client gives up
+				return
+			}
 			panic(http.ErrAbortHandler) // the client sees the body cut short
 		}
 		w.Write(body[start:])
@@ -300,24 +306,27 @@ func TestPullResumesBrokenBlob(t *testing.T) {
 		breaks     int
 		ranges     bool
 		wantErr    error
+		stall      bool
 		wantRanged bool // a later request asked for a range
 	}{
 		{name: "resumed with Range", breaks: 2, ranges: true, wantRanged: true},
 		{name: "Range ignored, restarted", breaks: 2, ranges: false},
 		{name: "always cut short", breaks: 100, ranges: true, wantErr: oci.ErrUnreachable},
+		{name: "stalls, resumed", breaks: 2, ranges: true, stall: true, wantRanged: true},
+		{name: "always stalls", breaks: 100, ranges: true, stall: true, wantErr: oci.ErrUnreachable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			l := randomLayer(t, 512<<10)
 			d, _ := l.Digest()
-			bb := &breakingBlobs{dig: d.String(), breaks: tc.breaks, ranges: tc.ranges}
+			bb := &breakingBlobs{dig: d.String(), breaks: tc.breaks, ranges: tc.ranges, stall: tc.stall}
 			host := memRegistry(t, bb.wrap)
 			push(t, host+"/app:v1", image(t, true, l))
 			bb.mu.Lock()
 			bb.n, bb.rangesS = 0, nil
 			bb.mu.Unlock()
 			st, _ := store.Open(t.TempDir())
-			_, err := Image(ctxT(t), st, host+"/app:v1", fastRetry)
+			_, err := Image(ctxT(t), st, host+"/app:v1", fastRetry, WithStallTimeout(200*time.Millisecond))
 			if tc.wantErr != nil {
 				var re *oci.RetryError
 				if !errors.Is(err, tc.wantErr) || !errors.As(err, &re) {
@@ -432,4 +441,52 @@ func FuzzRangeStart(f *testing.F) {
 			t.Fatalf("rangeStart(%q) = %d, true", s, n)
 		}
 	})
+}
+
+// TestPullStalledHeaders: a registry that accepts a request and then says
+// nothing is given up on after the stall timeout and asked again.
+func TestPullStalledHeaders(t *testing.T) {
+	tests := []struct {
+		name    string
+		stalls  int // manifest requests left unanswered
+		wantErr error
+	}{
+		{name: "once", stalls: 1},
+		{name: "always", stalls: 100, wantErr: oci.ErrUnreachable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			n := 0
+			host := memRegistry(t, func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/v1") {
+						mu.Lock()
+						n++
+						stall := n <= tc.stalls
+						mu.Unlock()
+						if stall {
+							<-r.Context().Done()
+							return
+						}
+					}
+					h.ServeHTTP(w, r)
+				})
+			})
+			push(t, host+"/app:v1", image(t, true, randomLayer(t, 1<<10)))
+			st, _ := store.Open(t.TempDir())
+			_, err := Image(ctxT(t), st, host+"/app:v1", fastRetry, WithStallTimeout(200*time.Millisecond))
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("pull: %v", err)
+				}
+				return
+			}
+			var se *stallError
+			if !errors.Is(err, tc.wantErr) || !errors.As(err, &se) {
+				t.Fatalf("err = %v, want a stall after retries (%v)", err, tc.wantErr)
+			}
+			assertNothingStored(t, st)
+		})
+	}
 }

@@ -254,6 +254,7 @@ type breakingBlobs struct {
 	breaks int
 	ranges bool
 	stall  bool
+	short  bool // end the cut body cleanly, with a Content-Length to match
 
 	mu      sync.Mutex
 	n       int
@@ -283,6 +284,9 @@ func (b *breakingBlobs) wrap(h http.Handler) http.Handler {
 			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", s, len(body)-1, len(body)))
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)-start))
+		if n <= b.breaks && b.short {
+			w.Header().Set("Content-Length", strconv.Itoa((len(body)-start)/2))
+		}
 		if start > 0 {
 			w.WriteHeader(http.StatusPartialContent)
 		}
@@ -290,6 +294,9 @@ func (b *breakingBlobs) wrap(h http.Handler) http.Handler {
 			rest := body[start:]
 			w.Write(rest[:len(rest)/2])
 			w.(http.Flusher).Flush()
+			if b.short {
+				return
+			}
 			if b.stall {
 				<-r.Context().Done() // silent until the client gives up
 				return
@@ -307,11 +314,14 @@ func TestPullResumesBrokenBlob(t *testing.T) {
 		ranges     bool
 		wantErr    error
 		stall      bool
+		short      bool
 		wantRanged bool // a later request asked for a range
 	}{
 		{name: "resumed with Range", breaks: 2, ranges: true, wantRanged: true},
 		{name: "Range ignored, restarted", breaks: 2, ranges: false},
 		{name: "always cut short", breaks: 100, ranges: true, wantErr: oci.ErrUnreachable},
+		{name: "short body, resumed", breaks: 2, ranges: true, short: true, wantRanged: true},
+		{name: "always short", breaks: 100, ranges: true, short: true, wantErr: oci.ErrUnreachable},
 		{name: "stalls, resumed", breaks: 2, ranges: true, stall: true, wantRanged: true},
 		{name: "always stalls", breaks: 100, ranges: true, stall: true, wantErr: oci.ErrUnreachable},
 	}
@@ -319,7 +329,7 @@ func TestPullResumesBrokenBlob(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := randomLayer(t, 512<<10)
 			d, _ := l.Digest()
-			bb := &breakingBlobs{dig: d.String(), breaks: tc.breaks, ranges: tc.ranges, stall: tc.stall}
+			bb := &breakingBlobs{dig: d.String(), breaks: tc.breaks, ranges: tc.ranges, stall: tc.stall, short: tc.short}
 			host := memRegistry(t, bb.wrap)
 			push(t, host+"/app:v1", image(t, true, l))
 			bb.mu.Lock()

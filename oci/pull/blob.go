@@ -27,7 +27,9 @@ import (
 // with an *oci.RetryError. The reader checks only the length: the caller
 // verifies the digest.
 type blobReader struct {
-	ctx     context.Context // the pull's; it ends with the pull
+	// ctx is the layer fetch's: io.Reader has no context parameter, and a
+	// blobReader lives only inside one fetcher.layer call.
+	ctx     context.Context
 	client  *http.Client
 	url     string
 	size    int64

@@ -4,7 +4,7 @@ export PATH := $(PATH):/usr/local/go/bin
 BIN := bin
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build setup test test-short fuzz demo bench-fs vet clean
+.PHONY: all build setup test test-short fuzz demo bench-fs bench-unpack vet clean
 
 all: build
 
@@ -47,6 +47,13 @@ demo: setup build
 bench-fs: build
 	bash scripts/setup.sh debootstrap unionfs-fuse
 	$(GO) run ./bench/cmd/benchfs --unionmount $(BIN)/unionmount --out bench/results
+
+# Unpack benchmark: umoci unpack vs lamina (pull into a fresh store, and the
+# oci/layer unpack alone) on the same three-layer image of the debootstrap
+# tree. Writes bench/results/unpack.md. Needs root; a few minutes.
+bench-unpack:
+	bash scripts/setup.sh debootstrap umoci
+	$(GO) run ./bench/cmd/benchunpack --out bench/results
 
 clean:
 	rm -rf $(BIN)

@@ -438,3 +438,17 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+// DebianTree returns the cached debootstrap tree the filesystem benchmark
+// reads (WithCache, WithMirror and WithProgress apply), building it once
+// when it is missing. The unpack benchmark (benchunpack) shares it.
+func DebianTree(ctx context.Context, opts ...Option) (string, error) {
+	o := defaultOptions()
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := o.validate(); err != nil {
+		return "", err
+	}
+	return ensureDebootstrap(ctx, &o)
+}

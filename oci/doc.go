@@ -125,9 +125,11 @@
 //
 // Registry access is go-containerregistry's: anonymous and bearer-token
 // auth (re-authenticating on 401), credentials from ~/.docker/config.json or
-// given explicitly, retries with backoff. Plain HTTP is used only for
-// loopback registries (localhost, 127.0.0.0/8, ::1) or when the caller asks
-// for it (insecure); any other plain-HTTP request is refused. OCI and Docker
+// given explicitly, retries with backoff, downloads resumed with Range, and
+// a stall timeout (the transport stack is described in the doc of oci/pull).
+// Plain HTTP is used only for loopback registries (localhost, 127.0.0.0/8,
+// ::1) or when the caller asks for it (insecure); any other plain-HTTP
+// request is refused (ErrPlainHTTP). OCI and Docker
 // schema 2 manifests are accepted, and indexes (manifest lists) with platform
 // selection; the default platform is the host's. Layers are fetched in
 // parallel. Layer media types: tar, tar+gzip and tar+zstd, in OCI and Docker

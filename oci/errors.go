@@ -24,8 +24,15 @@ var (
 	ErrUnsafePath = errors.New("unsafe path in layer")
 	// ErrUnauthorized: the registry refused the credentials (or their absence).
 	ErrUnauthorized = errors.New("unauthorized")
-	// ErrUnreachable: no connection to the registry could be made.
+	// ErrUnreachable: no connection to the registry could be made, or the
+	// connection kept failing (reset, truncated body) through every retry.
 	ErrUnreachable = errors.New("registry unreachable")
+	// ErrUnavailable: the registry kept answering 429 or 5xx through
+	// every retry.
+	ErrUnavailable = errors.New("registry unavailable")
+	// ErrPlainHTTP: plain HTTP to a registry that is not on a loopback
+	// address, without the caller allowing it (insecure).
+	ErrPlainHTTP = errors.New("plain HTTP refused")
 	// ErrTooLarge: a blob or decompressed layer is bigger than allowed.
 	ErrTooLarge = errors.New("content too large")
 )
@@ -47,6 +54,34 @@ func (e *DigestError) Error() string {
 
 // Is makes errors.Is(err, ErrDigestMismatch) true.
 func (e *DigestError) Is(target error) bool { return target == ErrDigestMismatch }
+
+// RetryError reports a registry request that still failed after its last
+// attempt. It matches ErrUnavailable with errors.Is when the registry
+// answered with a retryable status, ErrUnreachable when the network failed.
+type RetryError struct {
+	Attempts   int
+	StatusCode int    // the last HTTP status; 0 for a network failure
+	Status     string // e.g. "503 Service Unavailable"
+	Err        error  // the last network failure, when StatusCode is 0
+}
+
+func (e *RetryError) Error() string {
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("%s after %d attempts", e.Status, e.Attempts)
+	}
+	return fmt.Sprintf("%v: %v after %d attempts", ErrUnreachable, e.Err, e.Attempts)
+}
+
+// Unwrap returns the network failure, if any.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is match ErrUnavailable or ErrUnreachable (see above).
+func (e *RetryError) Is(target error) bool {
+	if e.StatusCode != 0 {
+		return target == ErrUnavailable
+	}
+	return target == ErrUnreachable
+}
 
 // MaxUncompressed is the largest uncompressed size accepted for a layer whose
 // compressed blob is compressed bytes long: 1100 times that (above the

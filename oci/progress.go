@@ -5,7 +5,9 @@ type Status string
 
 const (
 	StatusExists      Status = "already exists" // present in the store; nothing fetched
-	StatusDownloading Status = "downloading"    // Current of Total bytes read
+	StatusWaiting     Status = "waiting"        // to be fetched, queued behind other layers
+	StatusDownloading Status = "downloading"    // Current of Total bytes read (and unpacked as they come)
+	StatusVerifying   Status = "verifying"      // all read; checking blob digest and diff_id
 	StatusVerified    Status = "verified"       // blob and diff_id checked; published
 	StatusDone        Status = "pull complete"  // the layer is in the store
 )

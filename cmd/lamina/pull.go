@@ -2,12 +2,9 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/lamina-dev/lamina/oci"
 	"github.com/lamina-dev/lamina/oci/pull"
 	"github.com/lamina-dev/lamina/oci/store"
 	"github.com/spf13/cobra"
@@ -21,37 +18,54 @@ func newPullCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pull [flags] REF",
 		Short: "Pull an image from a registry into the store",
+		Long: `Pull an image from a registry into the store: manifest, config and every
+layer, each verified (blob digest, diff_id) and unpacked before anything is
+visible. Layers already in the store say "already exists".
+
+Credentials: --creds USER:PASS, else $DOCKER_CONFIG/config.json (default
+~/.docker/config.json, credential helpers included), else anonymous; bearer
+tokens are fetched and renewed when they expire. Plain HTTP is used only for
+localhost, 127.0.0.0/8 and ::1, unless --insecure.
+
+Network failures and 429/5xx answers are retried 5 times in all with
+exponential backoff; a broken download resumes where it stopped. On a
+terminal, progress is one line per layer redrawn in place; otherwise one
+line per event.`,
 		Example: `  lamina pull busybox
   lamina pull --platform linux/arm64 docker.io/library/alpine:3.20
-  lamina pull --insecure --creds user:pass registry.lan:5000/app:v1`,
+  lamina pull --insecure --creds user:pass registry.lan:5000/app:v1
+  DOCKER_CONFIG=$PWD/ci-auth lamina pull registry.example.com/team/app:v2
+  lamina pull 127.0.0.1:5000/demo/app:v1 | cat    # plain progress lines`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var opts []pull.Option
+			if creds != "" {
+				u, p, err := parseCreds(creds)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, pull.WithBasicAuth(u, p))
+			}
+			if platform != "" {
+				p, err := v1.ParsePlatform(platform)
+				if err != nil {
+					return fmt.Errorf("parse --platform: %w", err)
+				}
+				opts = append(opts, pull.WithPlatform(*p))
+			}
 			st, err := store.Open(root)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			pr := &progressPrinter{w: out}
-			opts := []pull.Option{
+			pr := newProgressSink(out)
+			opts = append(opts,
 				pull.WithInsecure(insecure),
 				pull.WithProgress(pr.print),
 				pull.WithWarn(func(m string) { fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", m) }),
-			}
-			if platform != "" {
-				p, err := v1.ParsePlatform(platform)
-				if err != nil {
-					return fmt.Errorf("parse platform: %w", err)
-				}
-				opts = append(opts, pull.WithPlatform(*p))
-			}
-			if creds != "" {
-				u, p, ok := strings.Cut(creds, ":")
-				if !ok {
-					return fmt.Errorf("parse --creds: want USER:PASS")
-				}
-				opts = append(opts, pull.WithBasicAuth(u, p))
-			}
+			)
 			res, err := pull.Image(cmd.Context(), st, args[0], opts...)
+			pr.done()
 			if err != nil {
 				return err
 			}
@@ -67,33 +81,17 @@ func newPullCmd() *cobra.Command {
 	return cmd
 }
 
-// progressPrinter prints one line per layer event: "<short digest>: <status>
-// [bytes]". Download progress is printed at most once per 10% of a layer.
-type progressPrinter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	last map[string]int64
-}
-
-func (p *progressPrinter) print(ev oci.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	short := strings.TrimPrefix(ev.Digest, "sha256:")
-	if len(short) > 12 {
-		short = short[:12]
+// parseCreds splits --creds USER:PASS. The password may hold colons; the
+// value is never echoed back (it holds a secret).
+func parseCreds(s string) (user, pass string, err error) {
+	user, pass, ok := strings.Cut(s, ":")
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("parse --creds: want USER:PASS, got no colon")
+	case user == "":
+		return "", "", fmt.Errorf("parse --creds: want USER:PASS, got an empty user")
+	case pass == "":
+		return "", "", fmt.Errorf("parse --creds: want USER:PASS, got an empty password")
 	}
-	if p.last == nil {
-		p.last = map[string]int64{}
-	}
-	switch ev.Status {
-	case oci.StatusDownloading:
-		step := ev.Total / 10
-		if ev.Current != 0 && ev.Current-p.last[ev.Digest] < step {
-			return
-		}
-		p.last[ev.Digest] = ev.Current
-		fmt.Fprintf(p.w, "%s: downloading %d/%d bytes\n", short, ev.Current, ev.Total)
-	default:
-		fmt.Fprintf(p.w, "%s: %s\n", short, ev.Status)
-	}
+	return user, pass, nil
 }

@@ -76,13 +76,25 @@ func Write(ctx context.Context, st *store.Store, img Image, open BlobOpener, opt
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.jobs)
+	// Every layer's state first (existing or waiting), so that a progress
+	// display has all its lines from the start.
+	fetch := make([]bool, len(m.Layers))
 	for i, l := range m.Layers {
 		diffID := cfg.RootFS.DiffIDs[i]
+		ev := oci.Progress{Digest: l.Digest.String(), DiffID: diffID.String(), Status: oci.StatusWaiting, Total: l.Size}
 		if st.HasLayer(diffID) && st.HasBlob(l.Digest) {
-			o.progress(oci.Progress{Digest: l.Digest.String(), DiffID: diffID.String(), Status: oci.StatusExists, Total: l.Size})
+			ev.Status = oci.StatusExists
 			res.Existing++
+		} else {
+			fetch[i] = true
+		}
+		o.progress(ev)
+	}
+	for i, l := range m.Layers {
+		if !fetch[i] {
 			continue
 		}
+		diffID := cfg.RootFS.DiffIDs[i]
 		g.Go(func() error {
 			w := layerWriter{st: st, o: &o, wh: wh, open: open}
 			if err := w.write(gctx, l, diffID, comps[i]); err != nil {

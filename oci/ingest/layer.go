@@ -68,6 +68,9 @@ func (w *layerWriter) write(ctx context.Context, l ispec.Descriptor, diffID dige
 	// Read the blob to its end, so that a corrupt blob is reported as a
 	// digest mismatch rather than as whatever it broke first.
 	_, rerr := io.Copy(io.Discard, body)
+	if rerr == nil {
+		report(oci.StatusVerifying, bw.Written())
+	}
 	verr := bw.Verify()
 	switch {
 	case verr != nil && bw.Written() == l.Size:

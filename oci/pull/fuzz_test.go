@@ -115,7 +115,7 @@ func (fx *fuzzFixture) seeds() [][2]string {
 var sentinels = []error{
 	oci.ErrNotFound, oci.ErrUnauthorized, oci.ErrDigestMismatch,
 	oci.ErrUnsupportedMediaType, oci.ErrMalformedManifest, oci.ErrMalformedLayer,
-	oci.ErrUnsafePath, oci.ErrTooLarge, oci.ErrUnreachable,
+	oci.ErrUnsafePath, oci.ErrTooLarge, oci.ErrUnreachable, oci.ErrUnavailable, oci.ErrPlainHTTP,
 }
 
 func isSentinel(err error, allowed ...error) bool {
@@ -265,6 +265,11 @@ func TestPullServedContentErrors(t *testing.T) {
 	fx := newFuzzFixture(t)
 	badLayer := strings.Replace(string(fx.oci), `"digest":"sha256:`, `"digest":"sha256:zz`, 2)
 	badLayer = strings.Replace(badLayer, `"digest":"sha256:zz`, `"digest":"sha256:`, 1) // config stays valid
+	var m ispec.Manifest
+	if err := json.Unmarshal(fx.oci, &m); err != nil {
+		t.Fatal(err)
+	}
+	missingLayer := strings.Replace(string(fx.oci), m.Layers[0].Digest.String(), digest.FromString("absent").String(), 1)
 	tests := []struct {
 		name     string
 		platform string
@@ -276,6 +281,8 @@ func TestPullServedContentErrors(t *testing.T) {
 		{"index child digest", "amd64", ispec.MediaTypeImageIndex,
 			`{"schemaVersion":2,"manifests":[{"digest":"sha256:00","platform":{"os":"linux","architecture":"amd64"}}]}`, oci.ErrMalformedManifest},
 		{"layer digest", "amd64", ispec.MediaTypeImageManifest, badLayer, oci.ErrMalformedManifest},
+		{"manifest not JSON", "amd64", ispec.MediaTypeImageManifest, `{"schemaVersion":2,"config":`, oci.ErrMalformedManifest},
+		{"layer blob missing", "amd64", ispec.MediaTypeImageManifest, missingLayer, oci.ErrNotFound},
 		{"config size", "amd64", ispec.MediaTypeImageManifest,
 			strings.Replace(string(fx.oci), fmt.Sprintf(`"size":%d`, len(fx.blobs[fx.config])), `"size":2`, 1), oci.ErrMalformedManifest},
 	}

@@ -2,6 +2,7 @@ package pull
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -15,7 +16,10 @@ type Option func(*options)
 type options struct {
 	platform  v1.Platform
 	insecure  bool
-	auth      authn.Authenticator // nil: authn.DefaultKeychain
+	auth      authn.Authenticator // nil: resolved through keychain
+	keychain  authn.Keychain
+	backoff   Backoff
+	stall     time.Duration // 0: never give up on a quiet server
 	progress  func(oci.Progress)
 	warn      func(string)
 	jobs      int
@@ -30,6 +34,10 @@ func defaults() options {
 		warn:      func(string) {},
 		jobs:      3,
 		transport: remote.DefaultTransport,
+		keychain:  authn.DefaultKeychain, // ~/.docker/config.json, $DOCKER_CONFIG
+		// About 4 s of waiting in all before giving up.
+		backoff: Backoff{Attempts: 5, Initial: 250 * time.Millisecond, Max: 8 * time.Second, Factor: 2, Jitter: 0.2},
+		stall:   30 * time.Second,
 	}
 }
 
@@ -63,3 +71,23 @@ func WithJobs(n int) Option {
 
 // WithTransport sets the HTTP transport (default remote.DefaultTransport).
 func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.transport = t } }
+
+// WithKeychain sets where credentials are looked up when WithBasicAuth is
+// not given (default authn.DefaultKeychain: $DOCKER_CONFIG/config.json or
+// ~/.docker/config.json, and the credential helpers it names).
+func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychain = k } }
+
+// WithRetry sets how failed requests are retried: network failures, a blob
+// body cut short, and 429 and 5xx answers (default: 5 attempts,
+// waiting 250 ms, 500 ms, 1 s, 2 s, each ±20%). Attempts below 1 count as 1.
+func WithRetry(b Backoff) Option {
+	return func(o *options) {
+		b.Attempts = max(b.Attempts, 1)
+		o.backoff = b
+	}
+}
+
+// WithStallTimeout sets how long a registry may send nothing (no response
+// headers, or no body bytes) before the request is abandoned and retried
+// like a network failure (default 30 s; 0 waits forever).
+func WithStallTimeout(d time.Duration) Option { return func(o *options) { o.stall = max(d, 0) } }

@@ -1,6 +1,3 @@
-// Package pull fetches an image from a registry into a store: manifest
-// (choosing a platform from an index), config, and every layer, verified and
-// unpacked. See the doc of package github.com/lamina-dev/lamina/oci ("Pull").
 package pull
 
 import (
@@ -12,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -35,8 +31,9 @@ type Result struct {
 // Image pulls ref into st and records it in the store's index. Errors wrap
 // oci.ErrNotFound, oci.ErrUnauthorized, oci.ErrDigestMismatch,
 // oci.ErrUnsupportedMediaType, oci.ErrMalformedManifest, oci.ErrMalformedLayer,
-// oci.ErrUnsafePath, oci.ErrTooLarge or oci.ErrUnreachable; on error nothing
-// is added to the index.
+// oci.ErrUnsafePath, oci.ErrTooLarge, oci.ErrUnreachable, oci.ErrUnavailable
+// or oci.ErrPlainHTTP (failures that outlast the retries are *oci.RetryError);
+// on error nothing is added to the index.
 func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*Result, error) {
 	o := defaults()
 	for _, f := range opts {
@@ -50,20 +47,30 @@ func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*R
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	ropts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithTransport(&guard{next: o.transport, insecure: o.insecure}),
-		remote.WithPlatform(o.platform),
+	auth := o.auth
+	if auth == nil {
+		if auth, err = o.keychain.Resolve(r.Context()); err != nil {
+			return nil, fmt.Errorf("pull %s: read credentials: %w", r.Name(), err)
+		}
 	}
-	if o.auth != nil {
-		ropts = append(ropts, remote.WithAuth(o.auth))
-	} else {
-		ropts = append(ropts, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	// One authenticated transport for the whole pull: the ping, the token
+	// exchange (renewed on 401) and every request go through it, and
+	// through the retrier, the stall guard and the plain-HTTP guard below
+	// it (see the package doc, "Transport").
+	var base http.RoundTripper = &guard{next: o.transport, insecure: o.insecure}
+	if o.stall > 0 {
+		base = &stallGuard{next: base, d: o.stall}
 	}
+	rt, err := transport.NewWithContext(ctx, r.Context().Registry, auth,
+		&retrier{next: base, backoff: o.backoff}, []string{r.Context().Scope(transport.PullScope)})
+	if err != nil {
+		return nil, registryErr("pull "+r.Name(), err)
+	}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithPlatform(o.platform)}
 
 	desc, err := remote.Get(r, ropts...)
 	if err != nil {
-		return nil, registryErr("pull "+r.Name(), err)
+		return nil, registryErr("pull "+r.Name()+": fetch manifest", err)
 	}
 	var img v1.Image
 	switch {
@@ -102,17 +109,10 @@ func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*R
 		p := o.platform
 		in.Platform = &ispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}
 	}
+	// Layer blobs come through lamina's own reader, which resumes a broken
+	// download with a Range request (see blob.go).
 	open := func(ctx context.Context, l ispec.Descriptor) (io.ReadCloser, error) {
-		ropts := append(ropts[:len(ropts):len(ropts)], remote.WithContext(ctx))
-		rl, err := remote.Layer(r.Context().Digest(l.Digest.String()), ropts...)
-		if err != nil {
-			return nil, registryErr("fetch", err)
-		}
-		rc, err := rl.Compressed()
-		if err != nil {
-			return nil, registryErr("fetch", err)
-		}
-		return &fetchReader{rc: rc}, nil
+		return &fetchReader{rc: newBlobReader(ctx, rt, r.Context().Digest(l.Digest.String()), l.Size, o.backoff)}, nil
 	}
 	res, err := ingest.Write(ctx, st, in, open,
 		ingest.WithProgress(o.progress), ingest.WithWarn(o.warn), ingest.WithJobs(o.jobs))
@@ -124,6 +124,14 @@ func Image(ctx context.Context, st *store.Store, ref string, opts ...Option) (*R
 
 // registryErr maps registry errors onto the oci sentinels.
 func registryErr(what string, err error) error {
+	var ge *guardError
+	if errors.As(err, &ge) {
+		return fmt.Errorf("%s: %w", what, ge)
+	}
+	var re *oci.RetryError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s: %w", what, re)
+	}
 	var te *transport.Error
 	if errors.As(err, &te) {
 		switch te.StatusCode {
@@ -183,10 +191,18 @@ type guard struct {
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.insecure && !isLoopback(req.URL.Hostname()) {
-		return nil, fmt.Errorf("refusing plain HTTP to %s (use --insecure)", req.URL.Host)
+		return nil, &guardError{host: req.URL.Host}
 	}
 	return g.next.RoundTrip(req)
 }
+
+// guardError is a request the guard refused; it matches oci.ErrPlainHTTP.
+type guardError struct{ host string }
+
+func (e *guardError) Error() string {
+	return fmt.Sprintf("%s: %v (allow it with --insecure)", e.host, oci.ErrPlainHTTP)
+}
+func (e *guardError) Unwrap() error { return oci.ErrPlainHTTP }
 
 func isLoopback(host string) bool {
 	if host == "localhost" {
@@ -203,7 +219,7 @@ type fetchReader struct{ rc io.ReadCloser }
 func (f *fetchReader) Read(b []byte) (int, error) {
 	n, err := f.rc.Read(b)
 	if err != nil && err != io.EOF {
-		err = registryErr("fetch", err)
+		err = registryErr("fetch blob", err)
 	}
 	return n, err
 }

@@ -28,7 +28,7 @@ import (
 // verifies the digest.
 type blobReader struct {
 	// ctx is the layer fetch's: io.Reader has no context parameter, and a
-	// blobReader lives only inside one fetcher.layer call.
+	// blobReader lives only inside one layer write (ingest.Write).
 	ctx     context.Context
 	client  *http.Client
 	url     string

@@ -4,7 +4,7 @@ export PATH := $(PATH):/usr/local/go/bin
 BIN := bin
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build setup test test-short fuzz demo bench-fs vet clean
+.PHONY: all build setup test test-short fuzz demo bench-fs bench-runtime vet clean
 
 all: build
 
@@ -47,6 +47,13 @@ demo: setup build
 bench-fs: build
 	bash scripts/setup.sh debootstrap unionfs-fuse
 	$(GO) run ./bench/cmd/benchfs --unionmount $(BIN)/unionmount --out bench/results
+
+# Runtime benchmark: create+start+wait+delete of a /bin/true container,
+# lamina against runc and crun (when installed), interleaved. Needs root.
+# Writes bench/results/runtime.md. BENCH_RUNS sets the runs per runtime.
+BENCH_RUNS ?= 200
+bench-runtime: build
+	$(GO) run ./bench/cmd/benchrt --lamina $(BIN)/lamina --runs $(BENCH_RUNS) --out bench/results
 
 clean:
 	rm -rf $(BIN)

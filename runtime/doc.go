@@ -67,7 +67,8 @@
 // see WithInitCommand) with SysProcAttr.Cloneflags for the configured
 // namespaces and the uid/gid mappings, which Go's os/exec writes before
 // the child runs. The program must call Init when IsInit reports true
-// (lamina's hidden "init" command; tests call it from TestMain). The
+// (lamina's main does, before building its command tree, which every
+// container start would pay for; tests call it from TestMain). The
 // child's environment holds only _LAMINA_INIT_FD=N, the number of its end
 // of a socketpair; fds 3..N-1 are the ones preserved with
 // WithPreserveFDs.
@@ -144,5 +145,6 @@
 // Features reports what this runtime implements, built from the same tables
 // Validate and the rootfs setup use, so it cannot drift from them (the
 // "lamina features" JSON). Runtime.Pids lists the host pids in a running
-// container's cgroup, sub-cgroups included ("lamina ps").
+// container's cgroup, sub-cgroups included ("lamina ps ID"). ParseSignal
+// reads a signal as runc's kill and an image's StopSignal spell it.
 package runtime

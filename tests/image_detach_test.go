@@ -48,6 +48,12 @@ func TestImageRunDetached(t *testing.T) {
 	if out := must(t, "run", "-d", "--driver", "fuse", "--name", name, ref); strings.TrimSpace(out) != name {
 		t.Fatalf("run -d printed %q, want the name %q", out, name)
 	}
+	t.Run("name taken", func(t *testing.T) {
+		r := lam(t, "run", "-d", "--driver", "fuse", "--name", name, ref)
+		if r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, name) {
+			t.Errorf("want exit 1 and one error line naming %s, got exit %d: %q", name, r.code, r.stderr)
+		}
+	})
 	t.Run("logs", func(t *testing.T) {
 		var out string
 		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {

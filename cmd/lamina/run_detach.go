@@ -106,5 +106,10 @@ func supervisorReady(ready *os.File, name string) error {
 	if werr != nil {
 		return fmt.Errorf("supervise: report ready: %w", werr)
 	}
+	// Every path was resolved by now; do not keep the caller's working
+	// directory busy for as long as the container runs.
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("supervise: %w", err)
+	}
 	return nil
 }

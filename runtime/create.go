@@ -90,11 +90,15 @@ func (c *Container) Wait() (int, error) {
 // initConfig is what the parent sends to the init process over the sync
 // socket, as one JSON document.
 type initConfig struct {
-	Spec        *specs.Spec `json:"spec"`
-	Rootfs      string      `json:"rootfs"`
-	FifoPath    string      `json:"fifoPath"`
-	NoPivot     bool        `json:"noPivot"`
-	PreserveFDs int         `json:"preserveFDs"`
+	// SpecJSON is config.json as Create read (and validated) it: passed
+	// on as it is, which saves encoding the large spec types again.
+	SpecJSON    json.RawMessage `json:"spec"`
+	Rootfs      string          `json:"rootfs"`
+	FifoPath    string          `json:"fifoPath"`
+	NoPivot     bool            `json:"noPivot"`
+	PreserveFDs int             `json:"preserveFDs"`
+	// Spec is SpecJSON decoded, in init.
+	Spec *specs.Spec `json:"-"`
 }
 
 // initReply is what init answers once the container is set up (or not).
@@ -123,7 +127,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	if err != nil {
 		return nil, fmt.Errorf("resolve bundle: %w", err)
 	}
-	spec, err := LoadBundle(bundle)
+	spec, specJSON, err := loadBundle(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +228,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	// container ready, bounded by ctx.
 	stop := context.AfterFunc(ctx, func() { parentSock.SetDeadline(time.Now()) })
 	defer stop()
-	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoPath: fifo, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs}
+	ic := initConfig{SpecJSON: specJSON, Rootfs: rootfs, FifoPath: fifo, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return nil, fmt.Errorf("send init config: %w", err)
 	}

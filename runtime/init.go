@@ -38,6 +38,9 @@ func Init() error {
 	if err := json.NewDecoder(sock).Decode(&ic); err != nil {
 		return fmt.Errorf("init: read config: %w", err)
 	}
+	if err := json.Unmarshal(ic.SpecJSON, &ic.Spec); err != nil {
+		return fmt.Errorf("init: read config: %w", err)
+	}
 	argv0, fifo, err := setup(&ic, fd)
 	if err != nil {
 		json.NewEncoder(sock).Encode(&initReply{Error: err.Error()})

@@ -33,7 +33,7 @@ func listContainers(out io.Writer, rt *runtime.Runtime, storeRoot string, all bo
 	w := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(w, "CONTAINER ID\tNAME\tIMAGE\tCOMMAND\tCREATED\tSTATUS")
 	for _, in := range infos {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.ID[:12], in.Name, in.Image, quoteCommand(in.Command),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.ID[:min(12, len(in.ID))], in.Name, in.Image, quoteCommand(in.Command),
 			humanDuration(now.Sub(in.Created))+" ago", status(in, now))
 	}
 	return w.Flush()

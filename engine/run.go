@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/lamina-dev/lamina/oci"
 	"github.com/lamina-dev/lamina/oci/pull"
@@ -50,19 +51,25 @@ type RunOptions struct {
 
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	Unionmount     string // see MountOptions
+	// Log sends the container's stdout and stderr to its log file,
+	// containers/<id>/container.log (LogPath), instead of Stdout and
+	// Stderr, and gives it no stdin: for lamina run -d.
+	Log        bool
+	Unionmount string // see MountOptions
 }
 
 // ErrNoContainer is returned for a name that names no container.
 var ErrNoContainer = errors.New("no such container")
 
-// Running is a started container.
+// Running is a started container. The process that started it holds the
+// container's waiter lock (see waiter.go) until Finish.
 type Running struct {
 	Name   string
 	Record *store.Container
 	st     *store.Store
 	rt     *runtime.Runtime
 	ctr    *runtime.Container
+	waiter *os.File
 	// console is the pty master with RunOptions.Terminal, else nil.
 	console *os.File
 }
@@ -88,6 +95,10 @@ func Start(ctx context.Context, st *store.Store, rt *runtime.Runtime, o RunOptio
 		return nil, err
 	}
 	r := &Running{Name: c.Name, Record: c, st: st, rt: rt}
+	if r.waiter, err = lockWaiter(st, c.ID); err != nil {
+		r.unmount(true)
+		return nil, fmt.Errorf("run %s: %w", o.Ref, err)
+	}
 	if r.Name == "" {
 		r.Name = c.ID[:12]
 		c.Name = r.Name
@@ -107,7 +118,7 @@ func Start(ctx context.Context, st *store.Store, rt *runtime.Runtime, o RunOptio
 func (r *Running) create(ctx context.Context, o *RunOptions) error {
 	spec := runtime.DefaultSpec(os.Geteuid() != 0)
 	spec.Root.Path = r.Record.Mountpoint
-	img, err := r.imageConfig()
+	img, err := imageConfig(r.st, r.Record)
 	if err != nil {
 		return err
 	}
@@ -133,6 +144,10 @@ func (r *Running) create(ctx context.Context, o *RunOptions) error {
 	if err := applyOptions(spec, o, r.Name); err != nil {
 		return err
 	}
+	r.Record.Command = spec.Process.Args
+	if err := r.st.SaveContainer(r.Record); err != nil {
+		return err
+	}
 	bundle := filepath.Join(r.st.ContainerDir(r.Record.ID), "bundle")
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return err
@@ -144,7 +159,18 @@ func (r *Running) create(ctx context.Context, o *RunOptions) error {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	opts := []runtime.CreateOption{runtime.WithStdio(o.Stdin, o.Stdout, o.Stderr)}
+	stdin, stdout, stderr := o.Stdin, o.Stdout, o.Stderr
+	if o.Log {
+		// An *os.File: init inherits the fd, so the container writes
+		// the file itself and nothing has to copy its output.
+		f, err := os.OpenFile(LogPath(r.st, r.Record), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return fmt.Errorf("open container log: %w", err)
+		}
+		defer f.Close()
+		stdin, stdout, stderr = nil, f, f
+	}
+	opts := []runtime.CreateOption{runtime.WithStdio(stdin, stdout, stderr)}
 	var host *net.UnixConn
 	if o.Terminal {
 		h, ctrSock, err := runtime.ConsolePair()
@@ -187,25 +213,44 @@ func (r *Running) closeConsole() {
 	}
 }
 
-// imageConfig reads the container's image config from the store.
-func (r *Running) imageConfig() (*ispec.Image, error) {
-	m, err := r.st.Manifest(r.Record.Manifest)
+// imageConfig reads container c's image config from the store.
+func imageConfig(st *store.Store, c *store.Container) (*ispec.Image, error) {
+	m, err := st.Manifest(c.Manifest)
 	if err != nil {
 		return nil, err
 	}
-	return r.st.Config(m.Config.Digest)
+	return st.Config(m.Config.Digest)
 }
 
 // Wait waits for the container's process and returns its exit code
-// (128+N when killed by signal N).
-func (r *Running) Wait() (int, error) { return r.ctr.Wait() }
+// (128+N when killed by signal N). It records the exit in the store
+// record, for List; a record removed meanwhile (lamina rm --force) is not
+// an error.
+func (r *Running) Wait() (int, error) {
+	code, err := r.ctr.Wait()
+	if err != nil {
+		return code, err
+	}
+	r.Record.Exit = &store.Exit{Code: code, At: time.Now().UTC()}
+	if _, serr := os.Stat(r.st.ContainerDir(r.Record.ID)); serr == nil {
+		if err := r.st.SaveContainer(r.Record); err != nil {
+			return code, fmt.Errorf("record exit: %w", err)
+		}
+	}
+	return code, nil
+}
+
+// LogPath is the log file of a container started with RunOptions.Log.
+func LogPath(st *store.Store, c *store.Container) string {
+	return filepath.Join(st.ContainerDir(c.ID), store.LogFile)
+}
 
 // Kill signals the container's process.
 func (r *Running) Kill(sig unix.Signal) error { return r.rt.Kill(r.Name, sig) }
 
 // Finish deletes the runtime container and unmounts its union; with
 // remove it also deletes the container's upper layer and record, else they
-// persist for later inspection or removal.
+// persist for later inspection or removal. It releases the waiter lock.
 func (r *Running) Finish(ctx context.Context, remove bool) error {
 	r.closeConsole() // a no-op error when the caller's relay closed it
 	err := r.rt.Delete(ctx, r.Name, true)
@@ -215,43 +260,63 @@ func (r *Running) Finish(ctx context.Context, remove bool) error {
 	return errors.Join(err, r.unmount(remove))
 }
 
-// unmount takes the union down and, with remove, the record.
+// unmount takes the union down and, with remove, the record; then it
+// releases the waiter lock.
 func (r *Running) unmount(remove bool) error {
 	err := unionfs.Unmount(r.Record.Mountpoint)
+	if err != nil && !isMounted(r.Record.Mountpoint) {
+		err = nil // already down: lamina rm took it
+	}
 	if remove {
 		err = errors.Join(err, r.st.RemoveContainer(r.Record.ID))
+	}
+	if r.waiter != nil {
+		r.waiter.Close()
+		r.waiter = nil
 	}
 	return err
 }
 
 // Remove deletes a container made by Start, found by name or store ID:
 // its runtime state (killing it first when force), its union mount and
-// its record and upper layer.
+// its record and upper layer. With force it waits (bounded by ctx) for the
+// process that waits for the container to record its exit and let go.
 func Remove(ctx context.Context, st *store.Store, rt *runtime.Runtime, nameOrID string, force bool) error {
-	cs, err := st.Containers()
+	c, err := Find(st, nameOrID)
 	if err != nil {
-		return err
+		return fmt.Errorf("remove %s: %w", nameOrID, err)
 	}
-	for i := range cs {
-		c := &cs[i]
-		if c.Name != nameOrID && c.ID != nameOrID {
-			continue
-		}
-		if c.Name != "" {
-			err := rt.Delete(ctx, c.Name, force)
-			switch {
-			case errors.Is(err, runtime.ErrRunning):
-				return fmt.Errorf("remove %s: it is running (use --force): %w", nameOrID, err)
-			case err != nil && !errors.Is(err, runtime.ErrNotExist):
-				return fmt.Errorf("remove %s: %w", nameOrID, err)
-			}
-		}
-		if err := unionfs.Unmount(c.Mountpoint); err != nil && isMounted(c.Mountpoint) {
+	if c.Name != "" {
+		err := rt.Delete(ctx, c.Name, force)
+		switch {
+		case errors.Is(err, runtime.ErrRunning):
+			return fmt.Errorf("remove %s: it is running (use --force): %w", nameOrID, err)
+		case err != nil && !errors.Is(err, runtime.ErrNotExist):
 			return fmt.Errorf("remove %s: %w", nameOrID, err)
 		}
-		return st.RemoveContainer(c.ID)
+		if err := waitUntil(ctx, func() bool { return !waiterActive(st, c.ID) }); err != nil {
+			return fmt.Errorf("remove %s: wait for its supervisor: %w", nameOrID, err)
+		}
 	}
-	return fmt.Errorf("remove %s: %w", nameOrID, ErrNoContainer)
+	if err := unionfs.Unmount(c.Mountpoint); err != nil && isMounted(c.Mountpoint) {
+		return fmt.Errorf("remove %s: %w", nameOrID, err)
+	}
+	return st.RemoveContainer(c.ID)
+}
+
+// Find returns the record of the container named nameOrID, or with that
+// store ID; ErrNoContainer when there is none.
+func Find(st *store.Store, nameOrID string) (*store.Container, error) {
+	cs, err := st.Containers()
+	if err != nil {
+		return nil, err
+	}
+	for i := range cs {
+		if cs[i].Name == nameOrID || cs[i].ID == nameOrID {
+			return &cs[i], nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNoContainer, nameOrID)
 }
 
 // isMounted reports whether p is a mount point.

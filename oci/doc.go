@@ -54,9 +54,16 @@
 //	layers/<diff_id hex>/    the unpacked layer directory (see "Unpack")
 //	containers/<id>/         one union mount made by "lamina mount" or "lamina run":
 //	  container.json           {"id","ref","manifest","layers":[diff_id...],
-//	                           "mountpoint","upper","work","ownUpper","name"} JSON,
-//	                           mode 0644; "name" (lamina run only) is the
-//	                           runtime's container ID
+//	                           "mountpoint","upper","work","ownUpper","name",
+//	                           "created","command","exit":{"code","at"}} JSON,
+//	                           mode 0644; "created" is RFC 3339 UTC; "name",
+//	                           "command" and "exit" are lamina run's: the
+//	                           runtime's container ID, the process args, and
+//	                           the exit status (128+N for signal N) once the
+//	                           process that waits for it (package engine) has
+//	                           seen it exit
+//	  container.log            lamina run -d: the container's stdout and stderr,
+//	                           as written (raw bytes, appended), mode 0600
 //	  upper/, work/            the fresh upper and work directories (when ownUpper)
 //	  rootfs/                  lamina run: the union's mountpoint
 //	  bundle/config.json       lamina run: the runtime bundle (package engine)

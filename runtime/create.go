@@ -104,8 +104,10 @@ func exitCode(st *os.ProcessState) int {
 // initConfig is what the parent sends to the init process over the sync
 // socket, as one JSON document.
 type initConfig struct {
-	Spec   *specs.Spec `json:"spec"`
-	Rootfs string      `json:"rootfs"`
+	// SpecJSON is config.json as Create read (and validated) it: passed
+	// on as it is, which saves encoding the large spec types again.
+	SpecJSON json.RawMessage `json:"spec,omitempty"`
+	Rootfs   string          `json:"rootfs"`
 	// FifoFD is an O_PATH fd on exec.fifo, which init reopens through
 	// /proc/self/fd: it may not be able to reach the state directory
 	// (mode 0700 root) as root of its user namespace.
@@ -117,9 +119,11 @@ type initConfig struct {
 	ConsoleFD int `json:"consoleFD,omitempty"`
 	// State is what the hooks init runs get on stdin (status aside).
 	State specs.State `json:"state"`
-	// Exec is set instead of Spec, Rootfs and FifoFD for a process
+	// Exec is set instead of SpecJSON, Rootfs and FifoFD for a process
 	// started by Exec in a running container.
 	Exec *execConfig `json:"exec,omitempty"`
+	// Spec is SpecJSON decoded, in init.
+	Spec *specs.Spec `json:"-"`
 }
 
 // initReply is what init answers once the container is set up (or not).
@@ -195,7 +199,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	if err != nil {
 		return nil, fmt.Errorf("resolve bundle: %w", err)
 	}
-	spec, err := LoadBundle(bundle)
+	spec, specJSON, err := loadBundle(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +355,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	stop := context.AfterFunc(ctx, func() { parentSock.SetDeadline(time.Now()) })
 	defer stop()
 	hookState = specs.State{Version: specs.Version, ID: id, Pid: pid, Bundle: bundle, Annotations: spec.Annotations}
-	ic := initConfig{Spec: spec, Rootfs: rootfs, FifoFD: fifoFD, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD, State: hookState}
+	ic := initConfig{SpecJSON: specJSON, Rootfs: rootfs, FifoFD: fifoFD, NoPivot: o.noPivot, PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD, State: hookState}
 	enc := json.NewEncoder(parentSock)
 	if err := enc.Encode(&ic); err != nil {
 		return nil, fmt.Errorf("send init config: %w", err)

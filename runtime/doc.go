@@ -79,13 +79,14 @@
 // see WithInitCommand) in the configured namespaces: with
 // SysProcAttr.Cloneflags, or through the nsenter constructor (see below)
 // for a user or time namespace or a namespace path. The program must call
-// Init when IsInit reports true (lamina's hidden "init" command; tests
-// call it from TestMain). The child's environment holds only
-// _LAMINA_INIT_FD=N, the number of its end of a socketpair (plus the
-// constructor's variables). The fds from 3 up are, in order: the ones
-// preserved with WithPreserveFDs, an O_PATH fd on exec.fifo, in terminal
-// mode the console socket, then the socket. Init starts a new session
-// (setsid), as runc's does.
+// Init when IsInit reports true (lamina's main does, before building its
+// command tree, which every container start would pay for; tests call it
+// from TestMain). The child's environment holds only _LAMINA_INIT_FD=N,
+// the number of its end of a socketpair (plus the constructor's
+// variables). The fds from 3 up are, in order: the ones preserved with
+// WithPreserveFDs, an O_PATH fd on exec.fifo, in terminal mode the
+// console socket, then the socket. Init starts a new session (setsid), as
+// runc's does.
 //
 //  1. Create validates config.json, mkdirs and locks ROOT/ID, makes
 //     exec.fifo and starts init. The cgroup namespace is not in the clone
@@ -312,5 +313,6 @@
 // Features reports what this runtime implements, built from the same tables
 // Validate and the rootfs setup use, so it cannot drift from them (the
 // "lamina features" JSON). Runtime.Pids lists the host pids in a running
-// container's cgroup, sub-cgroups included ("lamina ps").
+// container's cgroup, sub-cgroups included ("lamina ps ID"). ParseSignal
+// reads a signal as runc's kill and an image's StopSignal spell it.
 package runtime

@@ -50,6 +50,9 @@ func Init() error {
 	if ic.Exec != nil {
 		return execInside(sock, &ic)
 	}
+	if err := json.Unmarshal(ic.SpecJSON, &ic.Spec); err != nil {
+		return fmt.Errorf("init: read config: %w", err)
+	}
 	// createRuntimeHooks hands over to the parent, which runs prestart and
 	// createRuntime, and waits for it to finish.
 	createRuntimeHooks := func() error {

@@ -14,15 +14,21 @@ import (
 // LoadBundle reads BUNDLE/config.json. The error for a missing or
 // malformed file is a *ConfigError.
 func LoadBundle(bundle string) (*specs.Spec, error) {
+	s, _, err := loadBundle(bundle)
+	return s, err
+}
+
+// loadBundle is LoadBundle, also returning the bytes of config.json.
+func loadBundle(bundle string) (*specs.Spec, []byte, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		return nil, &ConfigError{Field: "config.json", Err: err}
+		return nil, nil, &ConfigError{Field: "config.json", Err: err}
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, &ConfigError{Field: "config.json", Err: fmt.Errorf("parse: %w", err)}
+		return nil, nil, &ConfigError{Field: "config.json", Err: fmt.Errorf("parse: %w", err)}
 	}
-	return &s, nil
+	return &s, b, nil
 }
 
 // namespaceFlags maps a runtime-spec namespace type to its clone flag.

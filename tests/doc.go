@@ -45,6 +45,9 @@
 //     podman runs a mount program.
 //   - TestCrashDuringCopyUp: SIGKILL of a foreground (-f) daemon in the
 //     middle of copying up a 256 MiB file.
+//   - TestImageRunDetached: lamina run -d from an image pushed to an
+//     in-process registry, then logs, logs -f, ps, ps -a, stop (by the
+//     stop signal and by SIGKILL after the timeout) and rm.
 //
 // # Running
 //

@@ -1,10 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
-
 	"github.com/lamina-dev/lamina/runtime"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -22,28 +18,10 @@ func newKillCmd() *cobra.Command {
 		sig := unix.SIGTERM
 		if len(args) == 2 {
 			var err error
-			if sig, err = parseSignal(args[1]); err != nil {
+			if sig, err = runtime.ParseSignal(args[1]); err != nil {
 				return err
 			}
 		}
 		return rt.Kill(args[0], sig)
 	})
-}
-
-// parseSignal accepts "KILL", "SIGKILL", "kill" or "9".
-func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal %q", s)
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("invalid signal %q", s)
 }

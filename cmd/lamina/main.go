@@ -4,12 +4,22 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/lamina-dev/lamina/runtime"
 )
 
 func main() {
+	if runtime.IsInit() {
+		// A container's init (runtime.Create re-executes this binary):
+		// straight to runtime.Init, without building the command tree.
+		err := runtime.Init()
+		fmt.Fprintf(os.Stderr, "lamina: %v\n", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := execute(ctx, os.Args[1:])
 	stop()

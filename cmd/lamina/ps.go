@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/lamina-dev/lamina/oci/store"
 	"github.com/lamina-dev/lamina/runtime"
 	"github.com/spf13/cobra"
 )
@@ -18,19 +19,39 @@ import (
 func init() { register(newPsCmd) }
 
 func newPsCmd() *cobra.Command {
-	var format string
+	var format, storeRoot string
+	var all bool
 	c := runtimeCmd(&cobra.Command{
-		Use:   "ps ID",
-		Short: "List the processes running in a container",
-		Long: `List the processes in the container's cgroup, with their host pids.
-The json format prints the pids as one JSON array, as runc does (containerd
-calls "ps --format json ID"); the table format prints each pid with its
-command line.`,
-		Example: "  lamina ps ctr\n  lamina ps --format json ctr",
-		Args:    cobra.ExactArgs(1),
+		Use:   "ps [flags] [ID]",
+		Short: "List containers made by lamina run, or the processes in one container",
+		Long: `ps has two forms.
+
+Without ID, as docker's ps: list the containers made by "lamina run IMAGE"
+(with or without -d), newest first: ID (in the store), NAME, IMAGE,
+COMMAND, CREATED and STATUS ("Up 3 minutes", "Created", "Exited (0) 2
+seconds ago"; "Exited (unknown)" when no lamina process saw it exit).
+Only created and running ones are listed unless -a. --format json prints
+one JSON array of objects (id, name, image, command, created, state:
+created|running|exited, pid, exit: {code, at}).
+
+With ID, as runc's ps: list the processes in that container's cgroup,
+with their host pids. The json format prints the pids as one JSON array,
+as runc does (containerd calls "ps --format json ID"); the table format
+prints each pid with its command line.`,
+		Example: `  lamina ps                  # running containers made by lamina run
+  lamina ps -a --format json # all of them, as JSON
+  lamina ps web              # the processes in container web
+  lamina ps --format json web`,
+		Args: cobra.MaximumNArgs(1),
 	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {
 		if format != "table" && format != "json" {
 			return fmt.Errorf("--format: unknown format %q (want table or json)", format)
+		}
+		if len(args) == 0 {
+			return listContainers(cmd.OutOrStdout(), rt, storeRoot, all, format)
+		}
+		if all {
+			return errors.New("--all: lists containers; it does not apply to ps ID")
 		}
 		pids, err := rt.Pids(args[0])
 		if err != nil {
@@ -58,6 +79,8 @@ command line.`,
 		return w.Flush()
 	})
 	c.Flags().StringVarP(&format, "format", "f", "table", "output format: table or json")
+	c.Flags().BoolVarP(&all, "all", "a", false, "without ID: also list stopped containers")
+	c.Flags().StringVar(&storeRoot, "store", store.DefaultRoot(), "without ID: image store directory")
 	return c
 }
 

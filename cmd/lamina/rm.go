@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/lamina-dev/lamina/engine"
@@ -14,8 +17,11 @@ func newRmCmd() *cobra.Command {
 	var storeRoot string
 	var force bool
 	c := runtimeCmd(&cobra.Command{
-		Use:     "rm [flags] NAME...",
-		Short:   "Remove containers made by lamina run IMAGE, with their writable layers",
+		Use:   "rm [flags] NAME...",
+		Short: "Remove containers made by lamina run IMAGE, with their writable layers",
+		Long: `rm removes stopped containers made by "lamina run IMAGE": the runtime state,
+the union mount, the writable layer and, for "run -d", the log. A running
+container is refused unless --force, which SIGKILLs it first.`,
 		Example: "  lamina rm web\n  lamina rm --force web",
 		Args:    cobra.MinimumNArgs(1),
 	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {
@@ -23,8 +29,10 @@ func newRmCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+		defer cancel()
 		for _, name := range args {
-			if err := engine.Remove(cmd.Context(), st, rt, name, force); err != nil {
+			if err := engine.Remove(ctx, st, rt, name, force); err != nil {
 				return err
 			}
 		}

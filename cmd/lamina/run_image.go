@@ -80,13 +80,31 @@ func runImage(ctx context.Context, out, errOut io.Writer, rt *runtime.Runtime, f
 		o.Terminal = true
 		o.ConsoleSize = terminalSize()
 	}
+	if detach && f.interactive {
+		return fmt.Errorf("--interactive: %w with --detach (a detached container's stdin is /dev/null)", runtime.ErrUnsupported)
+	}
+	var ready *os.File
+	if detach {
+		if !isSupervisor() {
+			return startSupervisor(out, errOut)
+		}
+		if ready, err = readyPipe(); err != nil {
+			return err
+		}
+		defer ready.Close()
+	}
 	st, err := store.Open(f.store)
 	if err != nil {
 		return err
 	}
-	o.Stdout, o.Stderr = os.Stdout, os.Stderr
-	if f.interactive {
+	switch {
+	case detach:
+		o.Log = true
+	case f.interactive:
 		o.Stdin = os.Stdin
+		fallthrough
+	default:
+		o.Stdout, o.Stderr = os.Stdout, os.Stderr
 	}
 	o.Pull = append(o.Pull, pull.WithProgress((&progressPrinter{w: errOut}).print))
 	if f.insecure {
@@ -100,8 +118,9 @@ func runImage(ctx context.Context, out, errOut io.Writer, rt *runtime.Runtime, f
 		return err
 	}
 	if detach {
-		fmt.Fprintln(out, r.Name)
-		return nil
+		if err := supervisorReady(ready, r.Name); err != nil {
+			slog.Error("supervise", "container", r.Name, "err", err)
+		}
 	}
 	stopTTY := func() {}
 	if f.tty {
@@ -123,7 +142,7 @@ func runImage(ctx context.Context, out, errOut io.Writer, rt *runtime.Runtime, f
 	if werr != nil {
 		return werr
 	}
-	if code != 0 {
+	if code != 0 && !detach {
 		return &exitError{code: code}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/lamina-dev/lamina/oci"
 	"github.com/opencontainers/go-digest"
@@ -23,9 +24,22 @@ type Container struct {
 	Mountpoint string          `json:"mountpoint"`
 	Upper      string          `json:"upper,omitempty"`
 	Work       string          `json:"work,omitempty"`
-	OwnUpper   bool            `json:"ownUpper"`       // upper and work live in containers/<ID>/
-	Name       string          `json:"name,omitempty"` // the runtime's container ID, for lamina run
+	OwnUpper   bool            `json:"ownUpper"`          // upper and work live in containers/<ID>/
+	Name       string          `json:"name,omitempty"`    // the runtime's container ID, for lamina run
+	Created    time.Time       `json:"created"`           // set by CreateContainer (UTC)
+	Command    []string        `json:"command,omitempty"` // lamina run: the container's process args
+	Exit       *Exit           `json:"exit,omitempty"`    // lamina run: set once the process has exited
 }
+
+// Exit is how a container's process ended.
+type Exit struct {
+	Code int       `json:"code"` // exit status, 128+N when killed by signal N
+	At   time.Time `json:"at"`   // when it was seen to exit (UTC)
+}
+
+// LogFile is the name, inside a container's directory, of the file that
+// receives a detached container's stdout and stderr ("lamina run -d").
+const LogFile = "container.log"
 
 // ContainerDir returns the directory of container id.
 func (s *Store) ContainerDir(id string) string { return filepath.Join(s.root, "containers", id) }
@@ -40,6 +54,7 @@ func (s *Store) CreateContainer(c *Container, ownUpper bool) error {
 	}
 	defer un()
 	c.ID = randomHex() + randomHex()
+	c.Created = time.Now().UTC()
 	dir := s.ContainerDir(c.ID)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("create container: %w", err)

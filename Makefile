@@ -8,15 +8,17 @@ TEST_TIMEOUT ?= 20m
 
 all: build
 
-# osusergo and netgo: pure-Go user and DNS lookups, so lamina is a static
-# binary. Every container's init is a re-execution of it; without the
-# dynamic loader and libc's NSS each start is about a millisecond cheaper
-# (see make bench-runtime).
+# A static lamina: every container's init is a re-execution of it, and
+# without the dynamic loader and libc's NSS each start is about a
+# millisecond cheaper (see make bench-runtime). osusergo and netgo give
+# pure-Go user and DNS lookups; the cgo parts (the nsenter constructor,
+# libseccomp) link statically against libc.a and libseccomp.a.
 LAMINA_TAGS ?= osusergo,netgo
+LAMINA_LDFLAGS ?= -linkmode external -extldflags -static
 
 build:
 	$(GO) build -o $(BIN)/unionmount ./cmd/unionmount
-	$(GO) build -tags $(LAMINA_TAGS) -o $(BIN)/lamina ./cmd/lamina
+	$(GO) build -tags $(LAMINA_TAGS) -ldflags '$(LAMINA_LDFLAGS)' -o $(BIN)/lamina ./cmd/lamina
 
 setup:
 	bash scripts/setup.sh

@@ -281,21 +281,15 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 			return nil, fmt.Errorf("chown %s: %w", fifo, err)
 		}
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	parentSock, childSock, err := syncPair()
 	if err != nil {
-		return nil, fmt.Errorf("create sync socket: %w", err)
+		return nil, err
 	}
-	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
-	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer parentSock.Close()
-
-	cmd = exec.Command(o.initPath, o.initArgs...)
-	cmd.Args[0] = "lamina-init"
-	if console == nil {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdin, o.stdout, o.stderr
-	}
-	preserved, err := preservedFiles(o.preserveFDs)
+	var preserved []*os.File
+	cmd, preserved, err = o.reexec("lamina-init", console)
 	if err != nil {
+		cmd = nil
 		childSock.Close()
 		return nil, err
 	}
@@ -306,8 +300,8 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		return nil, fmt.Errorf("open %s: %w", fifo, err)
 	}
 	defer fifoF.Close()
-	fifoFD := 3 + len(preserved)
-	cmd.ExtraFiles = append(preserved, fifoF)
+	fifoFD := 3 + len(cmd.ExtraFiles)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, fifoF)
 	consoleFD := 0
 	if console != nil {
 		consoleFD = 3 + len(cmd.ExtraFiles)

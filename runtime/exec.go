@@ -105,34 +105,26 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, opts ..
 		return nil, fmt.Errorf("%w: %s", ErrNotRunning, id)
 	}
 
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("create sync socket: %w", err)
-	}
-	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
-	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
-	defer parentSock.Close()
 	console, err := o.openConsole(p)
 	if err != nil {
-		childSock.Close()
 		return nil, err
 	}
 	if console != nil {
 		defer console.Close()
 	}
-	cmd := exec.Command(o.initPath, o.initArgs...)
-	cmd.Args[0] = "lamina-exec"
-	if console == nil {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdin, o.stdout, o.stderr
+	parentSock, childSock, err := syncPair()
+	if err != nil {
+		return nil, err
 	}
-	preserved, err := preservedFiles(o.preserveFDs)
+	defer parentSock.Close()
+	cmd, preserved, err := o.reexec("lamina-exec", console)
 	if err != nil {
 		childSock.Close()
 		return nil, err
 	}
 	defer closeFiles(preserved)
-	cmd.ExtraFiles = append(preserved, root)
-	rootFD := 3 + len(cmd.ExtraFiles) - 1
+	rootFD := 3 + len(cmd.ExtraFiles)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, root)
 	consoleFD := 0
 	if console != nil {
 		consoleFD = 3 + len(cmd.ExtraFiles)
@@ -246,19 +238,38 @@ func joinCgroups(paths map[string]string, pid int) error {
 	return nil
 }
 
-// preservedFiles duplicates the caller's fds 3 .. 3+n-1, so that no
-// *os.File (and its finalizer) ever owns the caller's own fds.
-func preservedFiles(n int) ([]*os.File, error) {
-	var out []*os.File
-	for i := 0; i < n; i++ {
+// syncPair makes the socket pair between the runtime and a process it
+// re-executes: the parent's end and the child's.
+func syncPair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create sync socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
+}
+
+// reexec returns the command that re-executes the init program under the
+// name argv0: with the caller's stdio unless there is a console (then
+// /dev/null, the pty takes over), and with ExtraFiles starting with
+// duplicates of the preserved fds 3 .. 3+n-1, so that no *os.File (and its
+// finalizer) ever owns the caller's own fds. The caller closes those.
+func (o *createOptions) reexec(argv0 string, console *os.File) (*exec.Cmd, []*os.File, error) {
+	cmd := exec.Command(o.initPath, o.initArgs...)
+	cmd.Args[0] = argv0
+	if console == nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = o.stdin, o.stdout, o.stderr
+	}
+	var preserved []*os.File
+	for i := 0; i < o.preserveFDs; i++ {
 		fd, err := unix.FcntlInt(uintptr(3+i), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
-			closeFiles(out)
-			return nil, fmt.Errorf("preserve fd %d: %w", 3+i, err)
+			closeFiles(preserved)
+			return nil, nil, fmt.Errorf("preserve fd %d: %w", 3+i, err)
 		}
-		out = append(out, os.NewFile(uintptr(fd), "preserved"))
+		preserved = append(preserved, os.NewFile(uintptr(fd), "preserved"))
 	}
-	return out, nil
+	cmd.ExtraFiles = append(cmd.ExtraFiles, preserved...)
+	return cmd, preserved, nil
 }
 
 func closeFiles(fs []*os.File) {

@@ -116,7 +116,7 @@ func Start(ctx context.Context, st *store.Store, rt *runtime.Runtime, o RunOptio
 
 // create writes the bundle and creates and starts the runtime container.
 func (r *Running) create(ctx context.Context, o *RunOptions) error {
-	spec := runtime.DefaultSpec(os.Geteuid() != 0)
+	spec := runtime.DefaultSpec(runtime.Rootless())
 	spec.Root.Path = r.Record.Mountpoint
 	img, err := imageConfig(r.st, r.Record)
 	if err != nil {

@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/opencontainers/cgroups"
@@ -100,7 +99,7 @@ func cgroupConfig(id string, s *specs.Spec) (*cgroups.Cgroup, error) {
 	cg := &cgroups.Cgroup{
 		Path:      p,
 		Resources: toCgroupResources(s.Linux.Resources),
-		Rootless:  os.Geteuid() != 0,
+		Rootless:  Rootless(),
 	}
 	if p == "" {
 		// Name instead of Path: the library then tolerates a rootless
@@ -118,12 +117,17 @@ func applyCgroup(cg *cgroups.Cgroup, pid int) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup manager: %w", err)
 	}
-	if err := m.Apply(pid); err != nil && !errors.Is(err, cgroups.ErrRootless) {
+	aerr := m.Apply(pid)
+	if aerr != nil && !errors.Is(aerr, cgroups.ErrRootless) {
 		m.Destroy()
-		return nil, fmt.Errorf("join cgroup %s: %w", cg.Path+cg.Name, err)
+		return nil, fmt.Errorf("join cgroup %s: %w", cg.Path+cg.Name, aerr)
 	}
 	if err := m.Set(cg.Resources); err != nil {
 		m.Destroy()
+		if aerr != nil {
+			// Rootless without a cgroup of its own: no limits can hold.
+			return nil, &ConfigError{Field: "linux.resources", Err: fmt.Errorf("%w: %v", ErrNoCgroup, err)}
+		}
 		return nil, fmt.Errorf("set cgroup limits: %w", err)
 	}
 	return m.GetPaths(), nil

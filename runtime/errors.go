@@ -21,6 +21,9 @@ var (
 	ErrNotRunning = errors.New("container is not running")
 	// ErrRunning: Delete without force was called on a running container.
 	ErrRunning = errors.New("container is running (use force)")
+	// ErrNoCgroup: the config sets resource limits, but the caller is not
+	// root and has no cgroup delegated to it, so no limit can be applied.
+	ErrNoCgroup = errors.New("resource limits need a cgroup delegated to this user (rootless without one: systemd's Delegate=yes, or a cgroup directory chowned to you, as cgroupsPath)")
 	// ErrUnsupported: the config asks for a feature this runtime does not
 	// implement yet. It is always wrapped in a *ConfigError naming the
 	// field; lamina never ignores such a request silently.

@@ -229,7 +229,7 @@ func joinCgroups(paths map[string]string, pid int) error {
 			continue
 		}
 		if err := cgroups.WriteCgroupProc(dir, pid); err != nil {
-			if os.Geteuid() != 0 && errors.Is(err, os.ErrPermission) {
+			if Rootless() && errors.Is(err, os.ErrPermission) {
 				continue
 			}
 			return fmt.Errorf("join cgroup %s: %w", dir, err)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/lamina-dev/lamina/runtime/internal/nsenter"
+	"github.com/moby/sys/userns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
@@ -170,7 +171,8 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 		return nil, fmt.Errorf("open exec fifo: %w", err)
 	}
 	fail := func(err error) (*prepared, error) { unix.Close(fifo); return nil, err }
-	userns := hasNamespace(s, specs.UserNamespace)
+	// In a user namespace, new or inherited, device nodes cannot be made.
+	userns := hasNamespace(s, specs.UserNamespace) || userns.RunningInUserNS()
 	if err := prepareRootfs(s, ic.Rootfs, userns); err != nil {
 		return fail(err)
 	}

@@ -97,9 +97,10 @@ func New(root string, opts ...Option) (*Runtime, error) {
 }
 
 // DefaultRoot is /run/lamina for root, and $XDG_RUNTIME_DIR/lamina (or
-// /tmp/lamina-UID without it) otherwise.
+// /tmp/lamina-UID without it) otherwise, also for root of a user namespace
+// (see Rootless).
 func DefaultRoot() string {
-	if os.Geteuid() == 0 {
+	if !Rootless() {
 		return "/run/lamina"
 	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {

@@ -101,6 +101,10 @@ var (
 	ErrCrossDevice     = errors.New("upperdir and workdir are on different filesystems")
 	ErrNested          = errors.New("upperdir and workdir must not contain each other")
 	ErrMountpointInUse = errors.New("mountpoint is already a mount")
+	// ErrOverlayDenied: the kernel driver was asked for by a caller that
+	// may not mount overlayfs (not root, and in no user namespace of its
+	// own).
+	ErrOverlayDenied = errors.New("the kernel driver needs root, or root of a user namespace of one's own (unshare -Urm); the fuse driver, or auto, works here")
 )
 
 // LayerError says which layer directory is unusable and why.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,14 +70,7 @@ func ChooseDriver(d Driver, r *MountRequest) (Driver, string) {
 
 // inUserNS reports whether this process runs in a user namespace other
 // than the initial one.
-func inUserNS() bool {
-	b, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
-}
+func inUserNS() bool { return userns.RunningInUserNS() }
 
 // xattrNamespace is the namespace of overlay xattrs a kernel mount made by
 // this process reads: "user" (userxattr) inside a user namespace.
@@ -93,6 +87,9 @@ func xattrNamespace() string {
 // ErrForeignUpper when the upper holds such markers, and with
 // ErrTooManyLowers when the converted list exceeds the kernel's limit.
 func MountOverlay(r *MountRequest, mountpoint string) error {
+	if os.Geteuid() != 0 && !inUserNS() {
+		return ErrOverlayDenied
+	}
 	mnt, err := CheckMountpoint(mountpoint)
 	if err != nil {
 		return err

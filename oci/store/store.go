@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/moby/sys/userns"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -24,9 +25,10 @@ type Store struct {
 }
 
 // DefaultRoot is /var/lib/lamina for root and $XDG_DATA_HOME/lamina (or
-// ~/.local/share/lamina) otherwise.
+// ~/.local/share/lamina) otherwise, also for root of a user namespace (as
+// under "unshare -Urm"), which cannot write the host's /var/lib.
 func DefaultRoot() string {
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && !userns.RunningInUserNS() {
 		return "/var/lib/lamina"
 	}
 	if d := os.Getenv("XDG_DATA_HOME"); d != "" {

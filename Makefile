@@ -14,7 +14,8 @@ all: build
 # pure-Go user and DNS lookups; the cgo parts (the nsenter constructor,
 # libseccomp) link statically against libc.a and libseccomp.a.
 LAMINA_TAGS ?= osusergo,netgo
-LAMINA_LDFLAGS ?= -linkmode external -extldflags -static
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LAMINA_LDFLAGS ?= -linkmode external -extldflags -static -X main.version=$(VERSION)
 
 build:
 	$(GO) build -o $(BIN)/unionmount ./cmd/unionmount

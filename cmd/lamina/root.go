@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 )
 
@@ -42,7 +45,7 @@ func newRoot() *cobra.Command {
 runc's command line (create, start, state, kill, delete, run, exec, ...), so
 container engines can call it in runc's place, and it pulls, stores and
 union-mounts images.`,
-		Version:       version,
+		Version:       versionText(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -53,7 +56,23 @@ union-mounts images.`,
 	for _, c := range commands {
 		root.AddCommand(c())
 	}
+	// runc's layout: the version, then commit, spec and go lines.
+	root.SetVersionTemplate("{{.Name}} version {{.Version}}\n")
 	return root
+}
+
+// versionText is the version with the lines runc prints after it: the
+// commit (from the build's VCS stamp), the runtime-spec version and Go's.
+func versionText() string {
+	commit := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	return fmt.Sprintf("%s\ncommit: %s\nspec: %s\ngo: %s", version, commit, specs.Version, goruntime.Version())
 }
 
 func execute(ctx context.Context, args []string) int {

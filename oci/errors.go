@@ -83,6 +83,15 @@ func (e *RetryError) Is(target error) bool {
 	return target == ErrUnreachable
 }
 
+// Bounds on what a manifest may declare, so that a hostile registry cannot
+// make lamina hold a huge config in memory (it is read whole) or start an
+// absurd number of layer downloads. Real configs are kilobytes; docker
+// refuses images of more than 127 layers.
+const (
+	MaxConfigSize = 16 << 20
+	MaxLayers     = 1000
+)
+
 // MaxUncompressed is the largest uncompressed size accepted for a layer whose
 // compressed blob is compressed bytes long: 1100 times that (above the
 // deflate maximum ratio of about 1032) plus 64 MiB, so that no real gzip layer

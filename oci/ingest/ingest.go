@@ -126,8 +126,9 @@ func Write(ctx context.Context, st *store.Store, img Image, open BlobOpener, opt
 }
 
 // ParseManifest checks that raw is an OCI or Docker schema 2 image manifest
-// and returns it with its media type. Errors wrap oci.ErrMalformedManifest or
-// oci.ErrUnsupportedMediaType.
+// within lamina's bounds (oci.MaxConfigSize, oci.MaxLayers; digests valid,
+// sizes not negative) and returns it with its media type. Errors wrap
+// oci.ErrMalformedManifest, oci.ErrUnsupportedMediaType or oci.ErrTooLarge.
 func ParseManifest(raw []byte) (*ispec.Manifest, string, error) {
 	var m ispec.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -147,6 +148,20 @@ func ParseManifest(raw []byte) (*ispec.Manifest, string, error) {
 	}
 	if err := m.Config.Digest.Validate(); err != nil {
 		return nil, "", fmt.Errorf("%w: config digest: %v", oci.ErrMalformedManifest, err)
+	}
+	if m.Config.Size <= 0 || m.Config.Size > oci.MaxConfigSize {
+		return nil, "", fmt.Errorf("config size %d: %w (allowed: 1 to %d bytes)", m.Config.Size, oci.ErrTooLarge, oci.MaxConfigSize)
+	}
+	if len(m.Layers) > oci.MaxLayers {
+		return nil, "", fmt.Errorf("%d layers: %w (at most %d)", len(m.Layers), oci.ErrTooLarge, oci.MaxLayers)
+	}
+	for i, l := range m.Layers {
+		if err := l.Digest.Validate(); err != nil {
+			return nil, "", fmt.Errorf("%w: layers[%d] digest: %v", oci.ErrMalformedManifest, i, err)
+		}
+		if l.Size < 0 {
+			return nil, "", fmt.Errorf("%w: layers[%d] size %d", oci.ErrMalformedManifest, i, l.Size)
+		}
 	}
 	return &m, mt, nil
 }

@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +120,41 @@ func TestWrite(t *testing.T) {
 			}
 			if st.HasLayer(tc.fix.diffID) {
 				t.Errorf("layer %s published after a failed write", tc.fix.diffID)
+			}
+		})
+	}
+}
+
+// TestParseManifestBounds: what a hostile registry could declare to
+// exhaust memory or start endless downloads is refused before any fetch.
+func TestParseManifestBounds(t *testing.T) {
+	cfg := `"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":%d}`
+	layer := `{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}`
+	good := "sha256:" + strings.Repeat("b", 64)
+	manifest := func(cfgSize int64, layers ...string) []byte {
+		return []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+			fmt.Sprintf(cfg, cfgSize) + `,"layers":[` + strings.Join(layers, ",") + `]}`)
+	}
+	many := make([]string, oci.MaxLayers+1)
+	for i := range many {
+		many[i] = fmt.Sprintf(layer, good, 10)
+	}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		want error
+	}{
+		{"fine", manifest(100, fmt.Sprintf(layer, good, 10)), nil},
+		{"huge config", manifest(10<<30), oci.ErrTooLarge},
+		{"empty config", manifest(0), oci.ErrTooLarge},
+		{"too many layers", manifest(100, many...), oci.ErrTooLarge},
+		{"bad layer digest", manifest(100, fmt.Sprintf(layer, "sha256:zz", 10)), oci.ErrMalformedManifest},
+		{"negative layer size", manifest(100, fmt.Sprintf(layer, good, -1)), oci.ErrMalformedManifest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := ParseManifest(tc.raw)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("ParseManifest: %v, want %v", err, tc.want)
 			}
 		})
 	}

@@ -151,6 +151,7 @@ func destroyCgroup(paths map[string]string) error {
 			killPid(p)
 		}
 	}
+	m.Freeze(cgroups.Thawed) // frozen (paused) processes die only once thawed
 	if err := m.Destroy(); err != nil {
 		return fmt.Errorf("remove cgroup: %w", err)
 	}

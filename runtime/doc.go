@@ -21,7 +21,10 @@
 //     start time (field 22 of /proc/PID/stat) other than the recorded one
 //     (the pid was reused);
 //   - created: init lives and exec.fifo still exists;
-//   - running: init lives and exec.fifo is gone.
+//   - running: init lives and exec.fifo is gone;
+//   - paused (runc's word, StatePaused): running, with its cgroup frozen
+//     by Pause (the v1 freezer's freezer.state, or v2's cgroup.freeze),
+//     until Resume. Delete thaws a paused container after its SIGKILL.
 //
 // Signals go through a pidfd opened before the start time check, so a
 // reused pid is never signalled.

@@ -189,7 +189,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		return err
 	}
 	defer l.unlock()
-	if rec.status(l.path) == specs.StateRunning && !force {
+	if st := rec.status(l.path); (st == specs.StateRunning || st == StatePaused) && !force {
 		return fmt.Errorf("%w: %s", ErrRunning, id)
 	}
 	return r.destroy(ctx, rec, l.path)
@@ -226,6 +226,10 @@ func (rec *record) killAndWait(ctx context.Context) error {
 	defer unix.Close(pidfd)
 	if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("kill init: %w", err)
+	}
+	// A paused container's processes die only once thawed.
+	if err := rec.thaw(); err != nil {
+		return fmt.Errorf("thaw to kill: %w", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for ctx.Err() == nil && time.Now().Before(deadline) {

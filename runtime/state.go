@@ -261,6 +261,9 @@ func (rec *record) status(dir string) specs.ContainerState {
 	if _, err := os.Lstat(filepath.Join(dir, fifoFile)); err == nil {
 		return specs.StateCreated
 	}
+	if rec.frozen() {
+		return StatePaused
+	}
 	return specs.StateRunning
 }
 

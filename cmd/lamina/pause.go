@@ -1,0 +1,33 @@
+package main
+
+import (
+	"github.com/lamina-dev/lamina/runtime"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newPauseCmd); register(newResumeCmd) }
+
+func newPauseCmd() *cobra.Command {
+	return runtimeCmd(&cobra.Command{
+		Use:   "pause ID",
+		Short: "Freeze every process of a running container",
+		Long: `pause freezes every process of container ID with the cgroup freezer, as
+runc pause does; "lamina state" then reports "paused" until "lamina resume".
+It needs the container's cgroup (rootless, a delegated one).`,
+		Example: "  lamina pause ctr\n  lamina resume ctr",
+		Args:    cobra.ExactArgs(1),
+	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {
+		return rt.Pause(args[0])
+	})
+}
+
+func newResumeCmd() *cobra.Command {
+	return runtimeCmd(&cobra.Command{
+		Use:     "resume ID",
+		Short:   "Thaw a container frozen by lamina pause",
+		Example: "  lamina resume ctr",
+		Args:    cobra.ExactArgs(1),
+	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {
+		return rt.Resume(args[0])
+	})
+}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -231,8 +233,8 @@ func parseBytes(s string) (int64, error) {
 	case strings.HasSuffix(t, "g"):
 		mult, t = 1<<30, strings.TrimSuffix(t, "g")
 	}
-	var n int64
-	if _, err := fmt.Sscan(t, &n); err != nil || n <= 0 {
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
 		return 0, fmt.Errorf("%q is not a size like 64m", s)
 	}
 	return n * mult, nil

@@ -48,6 +48,15 @@
 //   - TestImageRunDetached: lamina run -d from an image pushed to an
 //     in-process registry, then logs, logs -f, ps, ps -a, stop (by the
 //     stop signal and by SIGKILL after the timeout) and rm.
+//   - TestRootlessImageRun: lamina run IMAGE as laminatest: FUSE, the
+//     kernel driver inside and outside a user namespace of the user's
+//     own, limits without a delegated cgroup, and a detached container.
+//   - TestRootlessExec, TestRootlessSubordinateIDs: the runtime as
+//     laminatest; exec into its container, and two id-mapping ranges
+//     written through newuidmap/newgidmap.
+//   - TestContainerdShim: lamina behind containerd's runc shim (ctr run
+//     --runc-binary), with a private containerd: run, exit codes, exec,
+//     ps, pause, resume and kill.
 //
 // # Running
 //

@@ -277,10 +277,38 @@ func applyProcess(p *specs.Process, sc *specs.LinuxSeccomp, preserveFDs, last in
 	}
 	// Every fd above stdio and the preserved ones (the sync socket
 	// included) closes at exec.
-	if err := unix.CloseRange(uint(3+preserveFDs), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+	if err := closeOnExecFrom(3 + preserveFDs); err != nil {
 		return "", nil, fmt.Errorf("mark fds close-on-exec: %w", err)
 	}
 	return argv0, filter, nil
+}
+
+// closeOnExecFrom sets FD_CLOEXEC on every fd from min up:
+// close_range(CLOSE_RANGE_CLOEXEC) when it works, otherwise one fcntl per
+// fd listed in /proc/self/fd. The fallback matters: a seccomp profile
+// older than close_range (the OCI runtime-tools default, for one)
+// answers it with EPERM, and a filter loaded before the user switch is
+// already in force here; kernels before 5.11 answer EINVAL or ENOSYS.
+func closeOnExecFrom(min int) error {
+	err := unix.CloseRange(uint(min), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	entries, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
+		return fmt.Errorf("close_range: %w (and list /proc/self/fd: %v)", err, rerr)
+	}
+	for _, e := range entries {
+		fd, cerr := strconv.Atoi(e.Name())
+		if cerr != nil || fd < min {
+			continue
+		}
+		// The fd of the listing itself is closed by now: EBADF is fine.
+		if _, ferr := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); ferr != nil && ferr != unix.EBADF {
+			return fmt.Errorf("set FD_CLOEXEC on fd %d: %w", fd, ferr)
+		}
+	}
+	return nil
 }
 
 // setUser switches to process.user and sets the capability sets: drop the

@@ -106,7 +106,9 @@
 //     another host user (0 mapped to 100000), which cannot reach the
 //     state directory; the parent made the fifo that user's.
 //  4. Rootfs, in the new mount namespace: / becomes rslave (or
-//     linux.rootfsPropagation); the rootfs is bind-mounted onto itself;
+//     linux.rootfsPropagation, unless that is unbindable); the mount
+//     holding the rootfs is made private when it is shared (pivot_root
+//     refuses a shared parent); the rootfs is bind-mounted onto itself;
 //     the config mounts follow in order (bind with a remount for the
 //     flags, proc, sysfs, tmpfs, devpts, mqueue, cgroup as cgroup2 or as a
 //     tmpfs of v1 hierarchies; then the propagation options); /dev gets
@@ -122,7 +124,8 @@
 //  5. Root switch: pivot_root(".", "."), then the old root, stacked on
 //     top, is made rslave and lazily unmounted. With --no-pivot every
 //     mount outside the rootfs is detached, the rootfs is moved onto /
-//     (MS_MOVE) and chrooted into. In terminal mode init then sets up the
+//     (MS_MOVE) and chrooted into. linux.rootfsPropagation is then set
+//     on the new / itself. In terminal mode init then sets up the
 //     container's terminal (see Terminal below).
 //  6. Inside: masked paths (/dev/null bound over files, a read-only tmpfs
 //     over directories), read-only paths, sysctls, the read-only root,

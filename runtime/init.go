@@ -187,6 +187,9 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 	if err := switchRoot(ic.Rootfs, ic.NoPivot); err != nil {
 		return fail(err)
 	}
+	if err := applyRootPropagation(s); err != nil {
+		return fail(err)
+	}
 	if p.Terminal {
 		// After the root switch, so the pty comes from the container's
 		// devpts; before finishRootfs, which may make /dev/console's

@@ -110,8 +110,11 @@
 //     holding the rootfs is made private when it is shared (pivot_root
 //     refuses a shared parent); the rootfs is bind-mounted onto itself;
 //     the config mounts follow in order (bind with a remount for the
-//     flags, proc, sysfs, tmpfs, devpts, mqueue, cgroup as cgroup2 or as a
-//     tmpfs of v1 hierarchies; then the propagation options); /dev gets
+//     flags; key=value data such as "mode=755" means nothing to a bind
+//     and is ignored, as the kernel ignores it for runc, while any other
+//     word that is not a flag is refused; proc, sysfs, tmpfs, devpts,
+//     mqueue, cgroup as cgroup2 or as a tmpfs of v1 hierarchies; then the
+//     propagation options); /dev gets
 //     the default devices (mknod, or a bind of the host node in a user
 //     namespace), linux.devices, and the fd/stdin/stdout/stderr/ptmx
 //     symlinks, unless /dev is a bind mount. Mount targets are resolved

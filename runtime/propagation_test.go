@@ -55,3 +55,57 @@ if [ -e /t/tmp/probe ]; then echo exposed; else echo hidden; fi`
 		})
 	}
 }
+
+// TestMountOptionsLikeRuntimeTools runs the mounts of the OCI
+// runtime-tools suite (validation/mounts): tmpfs and bind mounts with
+// propagation options, every one also given tmpfs data options
+// ("mode=755", "size=1k") that mount(2) ignores for a bind, as runc lets
+// it. Each must be mounted with the asked propagation.
+func TestMountOptionsLikeRuntimeTools(t *testing.T) {
+	requireRoot(t)
+	defaults := []string{"nosuid", "strictatime", "mode=755", "size=1k"}
+	mounts := []struct {
+		dest, source string
+		opts         []string
+		want         string // in the optional fields of the mountinfo line
+	}{
+		{"/tmp/test-shared", "", []string{"shared"}, "shared:"},
+		{"/tmp/test-private", "", []string{"private"}, ""},
+		{"/mnt/etc-shared", "/etc", []string{"bind", "shared"}, "shared:"},
+		{"/mnt/etc-rshared", "/etc", []string{"rbind", "rshared"}, "shared:"},
+		{"/mnt/etc-rslave", "/etc", []string{"rbind", "rslave"}, ""},
+		{"/mnt/etc-private", "/etc", []string{"bind", "private"}, ""},
+		{"/mnt/etc-unbindable", "/etc", []string{"bind", "unbindable"}, "unbindable"},
+	}
+	code, out := run(t, []string{"cat", "/proc/self/mountinfo"}, func(s *specs.Spec) {
+		for _, m := range mounts {
+			sm := specs.Mount{Destination: m.dest, Type: "tmpfs", Source: "tmpfs", Options: append(append([]string{}, defaults...), m.opts...)}
+			if m.source != "" {
+				sm.Type, sm.Source = "", m.source
+			}
+			s.Mounts = append(s.Mounts, sm)
+		}
+	})
+	if code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, out)
+	}
+	for _, m := range mounts {
+		var line string
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 4 && f[4] == m.dest {
+				line = l
+			}
+		}
+		if line == "" {
+			t.Errorf("%s is not mounted:\n%s", m.dest, out)
+			continue
+		}
+		optional := strings.SplitN(line, " - ", 2)[0]
+		if m.want != "" && !strings.Contains(optional, m.want) {
+			t.Errorf("%s: %q lacks %q", m.dest, line, m.want)
+		}
+		if m.want == "" && (strings.Contains(optional, "shared:") || strings.Contains(optional, "unbindable")) {
+			t.Errorf("%s: %q is not private", m.dest, line)
+		}
+	}
+}

@@ -132,7 +132,9 @@
 //     container's terminal (see Terminal below).
 //  6. Inside: masked paths (/dev/null bound over files, a read-only tmpfs
 //     over directories), read-only paths, sysctls, the read-only root,
-//     hostname and domainname, oom_score_adj, rlimits, the seccomp filter
+//     hostname and domainname, oom_score_adj, the hard rlimits that must
+//     be raised (the limits themselves are set just before the exec, so
+//     that init never runs under them: see rlimit.go), the seccomp filter
 //     compiled (loaded here only in the case described under Seccomp),
 //     then the user: bounding set dropped, keepcaps,
 //     setgroups/setresgid/setresuid, effective/permitted/inheritable with
@@ -149,8 +151,8 @@
 //     POLLHUP) until Start opens the fifo O_WRONLY|O_NONBLOCK (ENXIO means
 //     init is gone), writes one byte and removes the fifo. Init reads the
 //     byte, runs the startContainer hooks (inside the container, as the
-//     container's user), loads the seccomp filter and execs
-//     process.args.
+//     container's user), loads the seccomp filter, sets process.rlimits
+//     and execs process.args.
 //
 // # Joining namespaces: the nsenter constructor
 //

@@ -99,10 +99,7 @@ func startContainer(ic *initConfig, px *prepared) error {
 			return fmt.Errorf("linux.seccomp: load filter: %w", err)
 		}
 	}
-	if err := syscall.Exec(px.argv0, s.Process.Args, s.Process.Env); err != nil {
-		return fmt.Errorf("exec %s: %w", px.argv0, err)
-	}
-	return nil
+	return execWithRlimits(px.argv0, s.Process.Args, s.Process.Env, s.Process.Rlimits)
 }
 
 // waitStart blocks until Start writes a byte into exec.fifo. The fifo was
@@ -219,7 +216,8 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 }
 
 // applyProcess applies the settings of p that init and exec share, in
-// order: oom_score_adj, rlimits, the seccomp filter (see below), the user
+// order: oom_score_adj, the raised hard rlimits (the rest is set at the
+// exec, see execWithRlimits), the seccomp filter (see below), the user
 // and capabilities, the cwd (checked to be inside the root), the program
 // lookup in the container's PATH, the umask (default 022), no_new_privs,
 // and close-on-exec for every fd above stdio and the preserved ones. last
@@ -238,11 +236,8 @@ func applyProcess(p *specs.Process, sc *specs.LinuxSeccomp, preserveFDs, last in
 			return "", nil, fmt.Errorf("process.oomScoreAdj: %w", err)
 		}
 	}
-	for _, rl := range p.Rlimits {
-		n, _ := rlimitNumber(rl.Type)
-		if err := syscall.Setrlimit(n, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-			return "", nil, fmt.Errorf("process.rlimits %s=%d:%d: %w", rl.Type, rl.Soft, rl.Hard, err)
-		}
+	if err := raiseRlimits(p.Rlimits); err != nil {
+		return "", nil, err
 	}
 	c := newCaps(p.Capabilities, last)
 	var filter *libseccomp.ScmpFilter

@@ -209,6 +209,9 @@ func validateProcess(p *specs.Process, prefix string) error {
 		if _, ok := rlimitNumber(rl.Type); !ok {
 			return configErrorf(fmt.Sprintf(prefix+".rlimits[%d].type", i), "unknown rlimit %q", rl.Type)
 		}
+		if rl.Soft > rl.Hard {
+			return configErrorf(fmt.Sprintf(prefix+".rlimits[%d].soft", i), "%d is above the hard limit %d", rl.Soft, rl.Hard)
+		}
 	}
 	if p.Scheduler != nil {
 		return unsupported(prefix+".scheduler", "the scheduler setting")

@@ -7,12 +7,13 @@ package conformance
 // output (run with --logs); a row shows its note only while one of the
 // runtimes fails it. Keep them in step with the results.
 var Notes = map[string]string{
-	"delete": "Suite vs runc semantics: the program wants `delete` of a *created* container to fail; lamina, like runc, kills and deletes it (containerd's shim relies on that).",
+	"delete": "The program wants `delete` of a *created* container to fail, as runtime-spec says; lamina, like runc, kills and deletes it (runc compatibility: engines delete containers whose start failed).",
 	"hooks":  "Cannot pass: the program compares the hooks' output with `post-start1\\npost-start2...` while its own hooks write `post-start1 called`.",
 	"hooks_stdin": "The program wants status `created` for prestart hooks; runtime-spec 1.1 runs them during create and lamina, like runc, passes `creating`. " +
 		"runc 1.1.5 also passes `created` to poststart hooks (lamina: `running`).",
 	"prestart":                       "Obsolete expectation: the program wants prestart hooks to run at `start`; runtime-spec 1.1 runs them during `create` (both runtimes do).",
-	"poststart":                      "runc 1.1.5 runs the poststart hook in a way the program reads as before `start` returned; lamina passes.",
+	"poststart":                      "With runc 1.1.5 the poststart hook's output is already there right after `create`, which the program reports as a timing error; lamina passes.",
+	"poststart_fail":                 "The program tests the older rule (a failing poststart hook is a warning); lamina follows runtime-spec 1.3 (#1262: an error, the container is stopped and destroyed).",
 	"poststop_fail":                  "runc 1.1.5 reports an error when a poststop hook fails; the spec (and lamina) only warn.",
 	"pidfile":                        "Racy program: its process is `true`, which has exited before the program's `kill`, and killing a stopped container must fail.",
 	"start":                          "The program writes a config without `process` and expects create to succeed; both runtimes refuse it at create.",

@@ -40,9 +40,14 @@ func Run(ctx context.Context, suite *Suite, rt Runtime, test, scratch string, ti
 		return nil, fmt.Errorf("make scratch directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	// 0755 all the way down to the bundles: the root of a container with
+	// a user namespace is another host user (linux_uid_mappings).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("make scratch directory: %w", err)
+	}
 	root, tmp := filepath.Join(dir, "root"), filepath.Join(dir, "tmp")
 	for _, d := range []string{root, tmp} {
-		if err := os.Mkdir(d, 0o700); err != nil {
+		if err := os.Mkdir(d, 0o755); err != nil {
 			return nil, fmt.Errorf("make scratch directory: %w", err)
 		}
 	}

@@ -65,6 +65,9 @@ func run(ctx context.Context, lamina string, peers []string, out, logs string, t
 		return err
 	}
 	defer os.RemoveAll(scratch)
+	if err := os.Chmod(scratch, 0o755); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "building runtime-tools %s validation programs...\n", version)
 	suite, err := conformance.Build(ctx, goBin, version, scratch)
 	if err != nil {

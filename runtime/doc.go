@@ -21,7 +21,11 @@
 //     start time (field 22 of /proc/PID/stat) other than the recorded one
 //     (the pid was reused);
 //   - created: init lives and exec.fifo still exists;
-//   - running: init lives and exec.fifo is gone.
+//   - running: init lives and exec.fifo is gone;
+//   - paused (StatePaused, runc's extra status): running, and the
+//     container's cgroup is frozen (Pause; the v1 freezer controller or
+//     cgroup.freeze on v2). Resume thaws it; Delete thaws it after its
+//     SIGKILL, since a frozen task does not die until thawed.
 //
 // Signals go through a pidfd opened before the start time check, so a
 // reused pid is never signalled.
@@ -197,7 +201,7 @@
 // with the error. A config with linux.seccomp is refused until exec can
 // load the filter. The process is a child of the caller (Process.Wait).
 //
-// Delete refuses a running container unless forced, kills a created one
+// Delete refuses a running or paused container unless forced, kills a created one
 // (as runc does), SIGKILLs what is left in the cgroup, removes the cgroup
 // (retrying while killed tasks exit) and the state directory, then runs
 // the poststop hooks.

@@ -17,8 +17,14 @@ var (
 	// ErrNotCreated: Start was called on a container that is not in the
 	// created state (already started, or stopped).
 	ErrNotCreated = errors.New("container is not in the created state")
-	// ErrNotRunning: Kill was called on a stopped container.
+	// ErrNotRunning: Kill was called on a stopped container, or Pause on
+	// one that is not running.
 	ErrNotRunning = errors.New("container is not running")
+	// ErrNotPaused: Resume was called on a container that is not paused.
+	ErrNotPaused = errors.New("container is not paused")
+	// ErrNoCgroup: Pause or Resume was called on a container without a
+	// cgroup (rootless, without a delegated cgroup).
+	ErrNoCgroup = errors.New("container has no cgroup to freeze")
 	// ErrRunning: Delete without force was called on a running container.
 	ErrRunning = errors.New("container is running (use force)")
 	// ErrUnsupported: the config asks for a feature this runtime does not

@@ -189,7 +189,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		return err
 	}
 	defer l.unlock()
-	if rec.status(l.path) == specs.StateRunning && !force {
+	if st := rec.status(l.path); (st == specs.StateRunning || st == StatePaused) && !force {
 		return fmt.Errorf("%w: %s", ErrRunning, id)
 	}
 	return r.destroy(ctx, rec, l.path)
@@ -203,6 +203,7 @@ func (r *Runtime) destroy(ctx context.Context, rec *record, dir string) error {
 	if err := rec.killAndWait(ctx); err != nil {
 		return err
 	}
+	rec.thaw() // init may be gone already while the rest is frozen
 	if err := destroyCgroupRetry(ctx, rec.CgroupPaths); err != nil {
 		return err
 	}
@@ -227,6 +228,7 @@ func (rec *record) killAndWait(ctx context.Context) error {
 	if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("kill init: %w", err)
 	}
+	rec.thaw() // a paused container's init dies only once thawed
 	deadline := time.Now().Add(10 * time.Second)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}

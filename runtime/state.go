@@ -252,13 +252,17 @@ func (rec *record) alive() bool {
 }
 
 // status derives the container status: stopped when init is gone, created
-// while exec.fifo exists (init is still blocked on it), running otherwise.
+// while exec.fifo exists (init is still blocked on it), paused while the
+// cgroup is frozen (see Pause), running otherwise.
 func (rec *record) status(dir string) specs.ContainerState {
 	if !rec.alive() {
 		return specs.StateStopped
 	}
 	if _, err := os.Lstat(filepath.Join(dir, fifoFile)); err == nil {
 		return specs.StateCreated
+	}
+	if rec.frozen() {
+		return StatePaused
 	}
 	return specs.StateRunning
 }

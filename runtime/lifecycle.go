@@ -135,14 +135,22 @@ func awaitExec(rec *record, w *int, rd int) (failure, err error) {
 
 // Kill sends sig to the init of container id. It uses a pidfd checked
 // against the recorded start time, so a reused pid is never signalled.
-// It returns ErrNotRunning for a stopped container.
+// It returns ErrNotRunning for a stopped container. SIGKILL to a paused
+// container also thaws it (as runc does), since a frozen init would not
+// die until resumed; other signals wait for Resume.
 func (r *Runtime) Kill(id string, sig unix.Signal) error {
 	l, rec, err := r.lock(id, false)
 	if err != nil {
 		return err
 	}
 	defer l.unlock()
-	return rec.signal(sig)
+	if err := rec.signal(sig); err != nil {
+		return err
+	}
+	if sig == unix.SIGKILL && rec.frozen() {
+		rec.thaw()
+	}
+	return nil
 }
 
 func (rec *record) signal(sig unix.Signal) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lamina-dev/lamina/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // TestPauseResume pauses and resumes a running container (what
@@ -70,4 +71,22 @@ func TestPauseCreated(t *testing.T) {
 	if err := r.Pause("nope"); !errors.Is(err, runtime.ErrNotExist) {
 		t.Errorf("pause of a missing container: %v, want ErrNotExist", err)
 	}
+}
+
+// TestKillPaused: SIGKILL to a paused container thaws it, so init dies
+// (containerd's "ctr task kill -s KILL" of a paused task, as with runc).
+func TestKillPaused(t *testing.T) {
+	requireRoot(t)
+	r := newRuntime(t)
+	id, c, _ := startSleeper(t, r, nil)
+	if err := r.Pause(id); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if err := r.Kill(id, unix.SIGKILL); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	if code := wait(t, r, c, 10*time.Second); code != 137 {
+		t.Errorf("init exit %d, want 137", code)
+	}
+	wantStatus(t, r, id, specs.StateStopped)
 }

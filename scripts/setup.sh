@@ -6,7 +6,7 @@ set -euo pipefail
 
 # gcc, libc6-dev, pkg-config and libseccomp-dev: the runtime is cgo (the
 # nsenter constructor, and seccomp over libseccomp).
-need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci gcc libc6-dev pkg-config libseccomp-dev "$@")
+need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci gcc libc6-dev pkg-config libseccomp-dev containerd "$@")
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

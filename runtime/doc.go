@@ -28,7 +28,9 @@
 //     SIGKILL, since a frozen task does not die until thawed.
 //
 // Signals go through a pidfd opened before the start time check, so a
-// reused pid is never signalled.
+// reused pid is never signalled. KillAll (runc's kill --all) signals every
+// process of the container's cgroup instead, with the cgroup frozen while
+// the signals go out.
 //
 // # State directory
 //

@@ -28,7 +28,10 @@
 //     config without a mount namespace) leaks nothing to the host;
 //   - $TMPDIR is a directory of its own, removed afterwards (the programs
 //     leave bundles behind when they fail);
-//   - a timeout kills the program's process group.
+//   - a timeout kills the program's process group;
+//   - at the end, RemoveSuiteCgroups removes the parent cgroups the
+//     cgroup programs' paths made ("/cgrouptest", "testdir/cgrouptest"),
+//     which no runtime removes.
 //
 // # Verdicts
 //

@@ -97,3 +97,38 @@ func deleteAll(wrapper string) {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// suiteCgroups are the cgroup paths of the suite's cgroup programs
+// (runtime-tools cgroups.AbsCgroupPath, and RelCgroupPath's parents
+// relative to the caller's cgroup): the runtimes remove the container's
+// own cgroup but not the parents they made. Innermost first.
+var suiteCgroups = []string{"testdir/cgrouptest/container", "testdir/cgrouptest", "testdir", "cgrouptest"}
+
+// RemoveSuiteCgroups removes what is left of those cgroups, below every
+// hierarchy root and below this process's own cgroup in each (rmdir: a
+// cgroup still in use stays).
+func RemoveSuiteCgroups() {
+	own := map[string]string{} // controller list as in /proc/self/cgroup -> path
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if f := strings.SplitN(line, ":", 3); len(f) == 3 {
+				own[f[1]] = f[2]
+			}
+		}
+	}
+	mounts, _ := filepath.Glob("/sys/fs/cgroup/*")
+	mounts = append(mounts, "/sys/fs/cgroup")
+	for _, m := range mounts {
+		bases := []string{m}
+		for ctrl, p := range own {
+			if name := filepath.Base(m); p != "/" && (ctrl == name || ctrl == "name="+name || ctrl == "" && name == "unified") {
+				bases = append(bases, filepath.Join(m, p))
+			}
+		}
+		for _, base := range bases {
+			for _, c := range suiteCgroups {
+				os.Remove(filepath.Join(base, c))
+			}
+		}
+	}
+}

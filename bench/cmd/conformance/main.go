@@ -109,6 +109,7 @@ func run(ctx context.Context, lamina string, peers []string, out, logs string, t
 			}
 		}
 	}
+	conformance.RemoveSuiteCgroups()
 	for _, rt := range runtimes {
 		t := rep.Totals(rt.Name)
 		fmt.Fprintf(os.Stderr, "%s: %d pass, %d fail, %d skip\n", rt.Name, t[conformance.Pass], t[conformance.Fail], t[conformance.Skip])

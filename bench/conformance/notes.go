@@ -12,7 +12,7 @@ var Notes = map[string]string{
 	"hooks_stdin": "The program wants status `created` for prestart hooks; runtime-spec 1.1 runs them during create and lamina, like runc, passes `creating`. " +
 		"runc 1.1.5 also passes `created` to poststart hooks (lamina: `running`).",
 	"prestart":                       "Obsolete expectation: the program wants prestart hooks to run at `start`; runtime-spec 1.1 runs them during `create` (both runtimes do).",
-	"poststart":                      "With runc 1.1.5 the poststart hook's output is already there right after `create`, which the program reports as a timing error; lamina passes.",
+	"poststart":                      "Racy program: it wants the process's line in the file before the hook's, while the spec only orders the hook after the process is executed; lamina runs it right after the exec, so the two shells race (lamina passes about one run in three). With runc 1.1.5 the hook's output is already there right after `create`.",
 	"poststart_fail":                 "The program tests the older rule (a failing poststart hook is a warning); lamina follows runtime-spec 1.3 (#1262: an error, the container is stopped and destroyed).",
 	"poststop_fail":                  "runc 1.1.5 reports an error when a poststop hook fails; the spec (and lamina) only warn.",
 	"pidfile":                        "Racy program: its process is `true`, which has exited before the program's `kill`, and killing a stopped container must fail.",

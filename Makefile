@@ -4,7 +4,7 @@ export PATH := $(PATH):/usr/local/go/bin
 BIN := bin
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build setup test test-short fuzz demo bench-fs bench-unpack bench-runtime vet clean
+.PHONY: all build setup test test-short fuzz demo bench-fs bench-unpack bench-runtime conformance vet clean
 
 all: build
 
@@ -69,6 +69,16 @@ bench-unpack:
 BENCH_RUNS ?= 200
 bench-runtime: build
 	$(GO) run ./bench/cmd/benchrt --lamina $(BIN)/lamina --runs $(BENCH_RUNS) --out bench/results
+
+# OCI conformance: the runtime-tools validation suite (pinned in
+# bench/conformance, fetched through the Go module proxy and built in a
+# temporary directory) against bin/lamina and runc when installed. Needs
+# root; a few minutes. Not part of `make test`. Writes
+# bench/results/conformance.md; CONFORMANCE_FLAGS passes more flags
+# (e.g. --tests state,kill --logs /tmp/conformance-logs).
+CONFORMANCE_FLAGS ?=
+conformance: build
+	$(GO) run ./bench/cmd/conformance --lamina $(BIN)/lamina --out bench/results $(CONFORMANCE_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -52,7 +52,7 @@ func List(st *store.Store, rt *runtime.Runtime, all bool) ([]Info, error) {
 		}
 		if err == nil {
 			switch s.Status {
-			case specs.StateRunning:
+			case specs.StateRunning, runtime.StatePaused: // paused: "lamina pause NAME"
 				in.State, in.Pid, in.Exit = StateRunning, s.Pid, nil
 			case specs.StateCreated:
 				in.State, in.Pid, in.Exit = StateCreated, s.Pid, nil

@@ -126,7 +126,7 @@ func applyCgroup(cg *cgroups.Cgroup, pid int) (map[string]string, error) {
 		m.Destroy()
 		if aerr != nil {
 			// Rootless without a cgroup of its own: no limits can hold.
-			return nil, &ConfigError{Field: "linux.resources", Err: fmt.Errorf("%w: %v", ErrNoCgroup, err)}
+			return nil, &ConfigError{Field: "linux.resources", Err: fmt.Errorf("limits cannot be applied: %w (%v)", ErrNoCgroup, err)}
 		}
 		return nil, fmt.Errorf("set cgroup limits: %w", err)
 	}

@@ -22,12 +22,15 @@
 //     (the pid was reused);
 //   - created: init lives and exec.fifo still exists;
 //   - running: init lives and exec.fifo is gone;
-//   - paused (runc's word, StatePaused): running, with its cgroup frozen
-//     by Pause (the v1 freezer's freezer.state, or v2's cgroup.freeze),
-//     until Resume. Delete thaws a paused container after its SIGKILL.
+//   - paused (StatePaused, runc's extra status): running, and the
+//     container's cgroup is frozen (Pause; the v1 freezer controller or
+//     cgroup.freeze on v2). Resume thaws it; Delete thaws it after its
+//     SIGKILL, since a frozen task does not die until thawed.
 //
 // Signals go through a pidfd opened before the start time check, so a
-// reused pid is never signalled.
+// reused pid is never signalled. KillAll (runc's kill --all) signals every
+// process of the container's cgroup instead, with the cgroup frozen while
+// the signals go out.
 //
 // # State directory
 //
@@ -109,10 +112,15 @@
 //     another host user (0 mapped to 100000), which cannot reach the
 //     state directory; the parent made the fifo that user's.
 //  4. Rootfs, in the new mount namespace: / becomes rslave (or
-//     linux.rootfsPropagation); the rootfs is bind-mounted onto itself;
+//     linux.rootfsPropagation, unless that is unbindable); the mount
+//     holding the rootfs is made private when it is shared (pivot_root
+//     refuses a shared parent); the rootfs is bind-mounted onto itself;
 //     the config mounts follow in order (bind with a remount for the
-//     flags, proc, sysfs, tmpfs, devpts, mqueue, cgroup as cgroup2 or as a
-//     tmpfs of v1 hierarchies; then the propagation options); /dev gets
+//     flags; key=value data such as "mode=755" means nothing to a bind
+//     and is ignored, as the kernel ignores it for runc, while any other
+//     word that is not a flag is refused; proc, sysfs, tmpfs, devpts,
+//     mqueue, cgroup as cgroup2 or as a tmpfs of v1 hierarchies; then the
+//     propagation options); /dev gets
 //     the default devices (mknod, or a bind of the host node in a user
 //     namespace), linux.devices, and the fd/stdin/stdout/stderr/ptmx
 //     symlinks, unless /dev is a bind mount. Mount targets are resolved
@@ -125,11 +133,14 @@
 //  5. Root switch: pivot_root(".", "."), then the old root, stacked on
 //     top, is made rslave and lazily unmounted. With --no-pivot every
 //     mount outside the rootfs is detached, the rootfs is moved onto /
-//     (MS_MOVE) and chrooted into. In terminal mode init then sets up the
+//     (MS_MOVE) and chrooted into. linux.rootfsPropagation is then set
+//     on the new / itself. In terminal mode init then sets up the
 //     container's terminal (see Terminal below).
 //  6. Inside: masked paths (/dev/null bound over files, a read-only tmpfs
 //     over directories), read-only paths, sysctls, the read-only root,
-//     hostname and domainname, oom_score_adj, rlimits, the seccomp filter
+//     hostname and domainname, oom_score_adj, the hard rlimits that must
+//     be raised (the limits themselves are set just before the exec, so
+//     that init never runs under them: see rlimit.go), the seccomp filter
 //     compiled (loaded here only in the case described under Seccomp),
 //     then the user: bounding set dropped, keepcaps,
 //     setgroups/setresgid/setresuid, effective/permitted/inheritable with
@@ -146,8 +157,8 @@
 //     POLLHUP) until Start opens the fifo O_WRONLY|O_NONBLOCK (ENXIO means
 //     init is gone), writes one byte and removes the fifo. Init reads the
 //     byte, runs the startContainer hooks (inside the container, as the
-//     container's user), loads the seccomp filter and execs
-//     process.args.
+//     container's user), loads the seccomp filter, sets process.rlimits
+//     and execs process.args.
 //
 // # Joining namespaces: the nsenter constructor
 //
@@ -192,7 +203,7 @@
 // with the error. A config with linux.seccomp is refused until exec can
 // load the filter. The process is a child of the caller (Process.Wait).
 //
-// Delete refuses a running container unless forced, kills a created one
+// Delete refuses a running or paused container unless forced, kills a created one
 // (as runc does), SIGKILLs what is left in the cgroup, removes the cgroup
 // (retrying while killed tasks exit) and the state directory, then runs
 // the poststop hooks.

@@ -17,13 +17,17 @@ var (
 	// ErrNotCreated: Start was called on a container that is not in the
 	// created state (already started, or stopped).
 	ErrNotCreated = errors.New("container is not in the created state")
-	// ErrNotRunning: Kill was called on a stopped container.
+	// ErrNotRunning: Kill was called on a stopped container, or Pause on
+	// one that is not running.
 	ErrNotRunning = errors.New("container is not running")
+	// ErrNotPaused: Resume was called on a container that is not paused.
+	ErrNotPaused = errors.New("container is not paused")
+	// ErrNoCgroup: the container has no cgroup of its own, because the
+	// caller is rootless and no cgroup is delegated to it: resource limits
+	// cannot be applied, and Pause, Resume, Update and KillAll cannot work.
+	ErrNoCgroup = errors.New("no cgroup: rootless without a cgroup delegated to this user (systemd's Delegate=yes, or a cgroup directory chowned to you)")
 	// ErrRunning: Delete without force was called on a running container.
 	ErrRunning = errors.New("container is running (use force)")
-	// ErrNoCgroup: the config sets resource limits, but the caller is not
-	// root and has no cgroup delegated to it, so no limit can be applied.
-	ErrNoCgroup = errors.New("resource limits need a cgroup delegated to this user (rootless without one: systemd's Delegate=yes, or a cgroup directory chowned to you, as cgroupsPath)")
 	// ErrUnsupported: the config asks for a feature this runtime does not
 	// implement yet. It is always wrapped in a *ConfigError naming the
 	// field; lamina never ignores such a request silently.

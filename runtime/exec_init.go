@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -37,8 +36,7 @@ func execInside(sock *os.File, ic *initConfig) error {
 		}
 	}
 	if err == nil {
-		err = syscall.Exec(argv0, p.Args, p.Env)
-		err = fmt.Errorf("exec %s: %w", argv0, err)
+		err = execWithRlimits(argv0, p.Args, p.Env, p.Rlimits)
 	}
 	json.NewEncoder(sock).Encode(&initReply{Error: err.Error()})
 	return err

@@ -100,10 +100,7 @@ func startContainer(ic *initConfig, px *prepared) error {
 			return fmt.Errorf("linux.seccomp: load filter: %w", err)
 		}
 	}
-	if err := syscall.Exec(px.argv0, s.Process.Args, s.Process.Env); err != nil {
-		return fmt.Errorf("exec %s: %w", px.argv0, err)
-	}
-	return nil
+	return execWithRlimits(px.argv0, s.Process.Args, s.Process.Env, s.Process.Rlimits)
 }
 
 // waitStart blocks until Start writes a byte into exec.fifo. The fifo was
@@ -189,6 +186,9 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 	if err := switchRoot(ic.Rootfs, ic.NoPivot); err != nil {
 		return fail(err)
 	}
+	if err := applyRootPropagation(s); err != nil {
+		return fail(err)
+	}
 	if p.Terminal {
 		// After the root switch, so the pty comes from the container's
 		// devpts; before finishRootfs, which may make /dev/console's
@@ -218,7 +218,8 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 }
 
 // applyProcess applies the settings of p that init and exec share, in
-// order: oom_score_adj, rlimits, the seccomp filter (see below), the user
+// order: oom_score_adj, the raised hard rlimits (the rest is set at the
+// exec, see execWithRlimits), the seccomp filter (see below), the user
 // and capabilities, the cwd (checked to be inside the root), the program
 // lookup in the container's PATH, the umask (default 022), no_new_privs,
 // and close-on-exec for every fd above stdio and the preserved ones. last
@@ -237,11 +238,8 @@ func applyProcess(p *specs.Process, sc *specs.LinuxSeccomp, preserveFDs, last in
 			return "", nil, fmt.Errorf("process.oomScoreAdj: %w", err)
 		}
 	}
-	for _, rl := range p.Rlimits {
-		n, _ := rlimitNumber(rl.Type)
-		if err := syscall.Setrlimit(n, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-			return "", nil, fmt.Errorf("process.rlimits %s=%d:%d: %w", rl.Type, rl.Soft, rl.Hard, err)
-		}
+	if err := raiseRlimits(p.Rlimits); err != nil {
+		return "", nil, err
 	}
 	c := newCaps(p.Capabilities, last)
 	var filter *libseccomp.ScmpFilter
@@ -279,10 +277,38 @@ func applyProcess(p *specs.Process, sc *specs.LinuxSeccomp, preserveFDs, last in
 	}
 	// Every fd above stdio and the preserved ones (the sync socket
 	// included) closes at exec.
-	if err := unix.CloseRange(uint(3+preserveFDs), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+	if err := closeOnExecFrom(3 + preserveFDs); err != nil {
 		return "", nil, fmt.Errorf("mark fds close-on-exec: %w", err)
 	}
 	return argv0, filter, nil
+}
+
+// closeOnExecFrom sets FD_CLOEXEC on every fd from min up:
+// close_range(CLOSE_RANGE_CLOEXEC) when it works, otherwise one fcntl per
+// fd listed in /proc/self/fd. The fallback matters: a seccomp profile
+// older than close_range (the OCI runtime-tools default, for one)
+// answers it with EPERM, and a filter loaded before the user switch is
+// already in force here; kernels before 5.11 answer EINVAL or ENOSYS.
+func closeOnExecFrom(min int) error {
+	err := unix.CloseRange(uint(min), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	entries, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
+		return fmt.Errorf("close_range: %w (and list /proc/self/fd: %v)", err, rerr)
+	}
+	for _, e := range entries {
+		fd, cerr := strconv.Atoi(e.Name())
+		if cerr != nil || fd < min {
+			continue
+		}
+		// The fd of the listing itself is closed by now: EBADF is fine.
+		if _, ferr := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); ferr != nil && ferr != unix.EBADF {
+			return fmt.Errorf("set FD_CLOEXEC on fd %d: %w", fd, ferr)
+		}
+	}
+	return nil
 }
 
 // setUser switches to process.user and sets the capability sets: drop the

@@ -135,14 +135,22 @@ func awaitExec(rec *record, w *int, rd int) (failure, err error) {
 
 // Kill sends sig to the init of container id. It uses a pidfd checked
 // against the recorded start time, so a reused pid is never signalled.
-// It returns ErrNotRunning for a stopped container.
+// It returns ErrNotRunning for a stopped container. SIGKILL to a paused
+// container also thaws it (as runc does), since a frozen init would not
+// die until resumed; other signals wait for Resume.
 func (r *Runtime) Kill(id string, sig unix.Signal) error {
 	l, rec, err := r.lock(id, false)
 	if err != nil {
 		return err
 	}
 	defer l.unlock()
-	return rec.signal(sig)
+	if err := rec.signal(sig); err != nil {
+		return err
+	}
+	if sig == unix.SIGKILL && rec.frozen() {
+		rec.thaw()
+	}
+	return nil
 }
 
 func (rec *record) signal(sig unix.Signal) error {
@@ -203,6 +211,7 @@ func (r *Runtime) destroy(ctx context.Context, rec *record, dir string) error {
 	if err := rec.killAndWait(ctx); err != nil {
 		return err
 	}
+	rec.thaw() // init may be gone already while the rest is frozen
 	if err := destroyCgroupRetry(ctx, rec.CgroupPaths); err != nil {
 		return err
 	}
@@ -227,10 +236,7 @@ func (rec *record) killAndWait(ctx context.Context) error {
 	if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("kill init: %w", err)
 	}
-	// A paused container's processes die only once thawed.
-	if err := rec.thaw(); err != nil {
-		return fmt.Errorf("thaw to kill: %w", err)
-	}
+	rec.thaw() // a paused container's init dies only once thawed
 	deadline := time.Now().Add(10 * time.Second)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}

@@ -213,6 +213,9 @@ func TestCreateErrors(t *testing.T) {
 		{name: "unknown capability", edit: func(s *specs.Spec, b string) {
 			s.Process.Capabilities.Effective = []string{"CAP_BOGUS"}
 		}, wantField: "process.capabilities.effective[0]"},
+		{name: "rlimit soft above hard", edit: func(s *specs.Spec, b string) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 2048}}
+		}, wantField: "process.rlimits[0].soft"},
 		{name: "no args", edit: func(s *specs.Spec, b string) { s.Process.Args = nil }, wantField: "process.args"},
 		{name: "missing program", edit: func(s *specs.Spec, b string) { s.Process.Args = []string{"/bin/nope"} }, wantField: "process.args[0]"},
 		{name: "invalid json", edit: func(s *specs.Spec, b string) {

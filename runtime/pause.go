@@ -1,103 +1,79 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// StatePaused is the status of a container whose processes are frozen by
-// Pause. It is runc's; the runtime-spec has no word for it.
+// StatePaused is the status of a container whose cgroup is frozen. It is
+// not one of runtime-spec's four (the spec allows more); runc reports the
+// same "paused".
 const StatePaused specs.ContainerState = "paused"
 
-// ErrNoFreezer: Pause or Resume on a container without a cgroup freezer
-// (rootless without a delegated cgroup).
-var ErrNoFreezer = errors.New("container has no cgroup freezer (rootless without a delegated cgroup)")
-
-// Pause freezes every process of running container id with the cgroup
-// freezer, as runc pause; State then reports StatePaused until Resume.
+// Pause freezes every process of running container id through its
+// cgroup (the v1 freezer controller, or cgroup.freeze on v2); its status
+// then reads "paused" until Resume. It returns ErrNotRunning when the
+// container is not running, and ErrNoCgroup when it has no cgroup to
+// freeze (rootless without a delegated one).
 func (r *Runtime) Pause(id string) error {
-	return r.freeze(id, specs.StateRunning, cgroups.Frozen)
+	return r.setFrozen(id, specs.StateRunning, cgroups.Frozen)
 }
 
-// Resume thaws a container frozen by Pause, as runc resume.
+// Resume thaws paused container id. It returns ErrNotPaused when the
+// container is not paused.
 func (r *Runtime) Resume(id string) error {
-	return r.freeze(id, StatePaused, cgroups.Thawed)
+	return r.setFrozen(id, StatePaused, cgroups.Thawed)
 }
 
-// freeze moves container id, which must be in status from, to the freezer
-// state to.
-func (r *Runtime) freeze(id string, from specs.ContainerState, to cgroups.FreezerState) error {
+func (r *Runtime) setFrozen(id string, want specs.ContainerState, to cgroups.FreezerState) error {
 	l, rec, err := r.lock(id, true)
 	if err != nil {
 		return err
 	}
 	defer l.unlock()
-	if st := rec.status(l.path); st != from {
-		return fmt.Errorf("%w: %s is %s, not %s", ErrNotRunning, id, st, from)
+	if st := rec.status(l.path); st != want {
+		if want == StatePaused {
+			return fmt.Errorf("%w: %s is %s", ErrNotPaused, id, st)
+		}
+		return fmt.Errorf("%w: %s is %s", ErrNotRunning, id, st)
 	}
-	if rec.freezerFile() == "" {
-		return fmt.Errorf("%s: %w", id, ErrNoFreezer)
+	if len(rec.CgroupPaths) == 0 {
+		return fmt.Errorf("%w: %s", ErrNoCgroup, id)
 	}
 	m, err := cgroupManager(rec.CgroupPaths)
 	if err != nil {
 		return fmt.Errorf("cgroup manager: %w", err)
 	}
 	if err := m.Freeze(to); err != nil {
-		return fmt.Errorf("set freezer of %s to %s: %w", id, strings.ToLower(string(to)), err)
+		return fmt.Errorf("set freezer to %s: %w", to, err)
 	}
 	return nil
 }
 
-// freezerFile is the file that tells whether the container is frozen: the
-// v1 freezer's freezer.state, else the v2 cgroup.freeze; "" without one.
-func (rec *record) freezerFile() string {
-	if p, ok := rec.CgroupPaths["freezer"]; ok {
-		return filepath.Join(p, "freezer.state")
-	}
-	if p, ok := rec.CgroupPaths[""]; ok {
-		if f := filepath.Join(p, "cgroup.freeze"); fileExists(f) {
-			return f
-		}
-	}
-	return ""
-}
-
-// frozen reports whether the container's cgroup is frozen or freezing.
+// frozen reports whether the container's cgroup is frozen (or freezing).
+// A container without a cgroup, or whose freezer cannot be read, is not.
 func (rec *record) frozen() bool {
-	f := rec.freezerFile()
-	if f == "" {
+	if len(rec.CgroupPaths) == 0 {
 		return false
-	}
-	b, err := os.ReadFile(f)
-	if err != nil {
-		return false
-	}
-	switch strings.TrimSpace(string(b)) {
-	case "FROZEN", "FREEZING", "1":
-		return true
-	}
-	return false
-}
-
-// thaw thaws a frozen container, so that a signal sent to it takes effect.
-func (rec *record) thaw() error {
-	if !rec.frozen() {
-		return nil
 	}
 	m, err := cgroupManager(rec.CgroupPaths)
 	if err != nil {
-		return fmt.Errorf("cgroup manager: %w", err)
+		return false
 	}
-	return m.Freeze(cgroups.Thawed)
+	st, err := m.GetFreezerState()
+	return err == nil && st == cgroups.Frozen
 }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+// thaw thaws the container's cgroup, so that the SIGKILLs of Delete take
+// effect (a frozen task does not die until thawed). Errors are ignored: a
+// container without a freezer cannot be frozen either.
+func (rec *record) thaw() {
+	if len(rec.CgroupPaths) == 0 {
+		return
+	}
+	if m, err := cgroupManager(rec.CgroupPaths); err == nil {
+		m.Freeze(cgroups.Thawed)
+	}
 }

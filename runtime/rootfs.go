@@ -91,12 +91,20 @@ func lockedFlags(path string) uintptr {
 // namespace, before the root switch: the propagation of /, the rootfs
 // bind mount, config mounts, and /dev.
 func prepareRootfs(s *specs.Spec, rootfs string, userns bool) error {
+	// / takes linux.rootfsPropagation now (so that bind mounts of shared
+	// host mounts stay in their peer groups), except an unbindable one,
+	// which would refuse the rootfs bind below: that one, like the
+	// default, starts as rslave. applyRootPropagation sets the asked
+	// propagation on the new root after the switch.
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p := s.Linux.RootfsPropagation; p != "" {
+	if p := s.Linux.RootfsPropagation; p != "" && propagationFlags[p]&unix.MS_UNBINDABLE == 0 {
 		prop = propagationFlags[p]
 	}
 	if err := mount("", "/", "", prop, ""); err != nil {
 		return fmt.Errorf("set propagation of /: %w", err)
+	}
+	if err := privateParentMount(rootfs); err != nil {
+		return err
 	}
 	if err := mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs: %w", err)
@@ -114,6 +122,45 @@ func prepareRootfs(s *specs.Spec, rootfs string, userns bool) error {
 		if err := setupDev(rootfs, s.Linux.Devices, userns); err != nil {
 			return fmt.Errorf("set up /dev: %w", err)
 		}
+	}
+	return nil
+}
+
+// privateParentMount makes the mount that holds rootfs private when it is
+// shared (as runc does): pivot_root refuses a new root whose parent mount
+// is shared (EINVAL), and the rootfs bind mount would otherwise propagate
+// to the host's peer group.
+func privateParentMount(rootfs string) error {
+	mounts, err := mountinfo.GetMounts(mountinfo.ParentsFilter(rootfs))
+	if err != nil {
+		return fmt.Errorf("read mountinfo: %w", err)
+	}
+	var parent *mountinfo.Info
+	for _, m := range mounts {
+		if parent == nil || len(m.Mountpoint) > len(parent.Mountpoint) {
+			parent = m
+		}
+	}
+	if parent == nil || !strings.Contains(parent.Optional, "shared:") {
+		return nil
+	}
+	if err := mount("", parent.Mountpoint, "", unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make the rootfs's parent mount private: %w", err)
+	}
+	return nil
+}
+
+// applyRootPropagation sets linux.rootfsPropagation on the container's
+// root mount, after the root switch: "shared" makes it a peer group of
+// its own that bind mounts of / inside the container join, "unbindable"
+// makes a bind of / fail.
+func applyRootPropagation(s *specs.Spec) error {
+	p := s.Linux.RootfsPropagation
+	if p == "" {
+		return nil
+	}
+	if err := mount("", "/", "", propagationFlags[p], ""); err != nil {
+		return fmt.Errorf("linux.rootfsPropagation %s: %w", p, err)
 	}
 	return nil
 }

@@ -253,7 +253,8 @@ func (rec *record) alive() bool {
 }
 
 // status derives the container status: stopped when init is gone, created
-// while exec.fifo exists (init is still blocked on it), running otherwise.
+// while exec.fifo exists (init is still blocked on it), paused while the
+// cgroup is frozen (see Pause), running otherwise.
 func (rec *record) status(dir string) specs.ContainerState {
 	if !rec.alive() {
 		return specs.StateStopped

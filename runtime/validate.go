@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -90,12 +91,15 @@ func Validate(s *specs.Spec, bundle string) error {
 			return unsupported(f+".uidMappings", "id-mapped mounts")
 		}
 		if isBind(m) {
-			// A bind mount passes no data to mount(2): an option that is
-			// not a flag (rro, idmap, ...) would be dropped silently.
+			// mount(2) ignores the data of a bind mount: a word that is
+			// not a flag (rro, idmap, nosymfollow, ...) would be dropped
+			// silently. Filesystem data (key=value, as "mode=755" in a
+			// list of tmpfs defaults) is ignored by the kernel for runc
+			// too, so it is accepted.
 			for j, o := range m.Options {
 				_, flag := mountFlags[o]
 				_, prop := propagationFlags[o]
-				if !flag && !prop {
+				if !flag && !prop && !strings.Contains(o, "=") {
 					return unsupported(fmt.Sprintf("%s.options[%d]", f, j), fmt.Sprintf("the bind mount option %q", o))
 				}
 			}
@@ -204,6 +208,9 @@ func validateProcess(p *specs.Process, prefix string) error {
 	for i, rl := range p.Rlimits {
 		if _, ok := rlimitNumber(rl.Type); !ok {
 			return configErrorf(fmt.Sprintf(prefix+".rlimits[%d].type", i), "unknown rlimit %q", rl.Type)
+		}
+		if rl.Soft > rl.Hard {
+			return configErrorf(fmt.Sprintf(prefix+".rlimits[%d].soft", i), "%d is above the hard limit %d", rl.Soft, rl.Hard)
 		}
 	}
 	if p.Scheduler != nil {

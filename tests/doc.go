@@ -54,9 +54,6 @@
 //   - TestRootlessExec, TestRootlessSubordinateIDs: the runtime as
 //     laminatest; exec into its container, and two id-mapping ranges
 //     written through newuidmap/newgidmap.
-//   - TestContainerdShim: lamina behind containerd's runc shim (ctr run
-//     --runc-binary), with a private containerd: run, exit codes, exec,
-//     ps, pause, resume and kill.
 //
 // # Running
 //

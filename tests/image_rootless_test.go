@@ -60,7 +60,7 @@ func TestRootlessImageRun(t *testing.T) {
 		{name: "kernel overlay needs a user namespace", args: []string{"run", "--rm", "--driver", "overlay", ref, "true"}, code: 1, stderr: "the kernel driver needs root, or root of a user namespace"},
 		{name: "kernel overlay in a user namespace", args: []string{"unshare", "run", "--rm", "--driver", "overlay", ref, "sh", "-c", "ls /etc; grep ' / / ' /proc/self/mountinfo"}, stdout: "passwd\n"},
 		{name: "auto in a user namespace is the kernel's", args: []string{"unshare", "run", "--rm", ref, "sh", "-c", "grep ' / / ' /proc/self/mountinfo"}, stdout: " - overlay overlay "},
-		{name: "limits need a delegated cgroup", args: []string{"run", "--rm", "--memory", "32m", ref, "true"}, code: 1, stderr: "resource limits need a cgroup delegated"},
+		{name: "limits need a delegated cgroup", args: []string{"run", "--rm", "--memory", "32m", ref, "true"}, code: 1, stderr: "limits cannot be applied: no cgroup: rootless without a cgroup delegated"},
 		{name: "detached", args: []string{"run", "-d", "--name", "rl-detached", ref, "sh", "-c", "echo from-log; exec sleep 60"}, stdout: "rl-detached"},
 		{name: "ps", args: []string{"ps"}, stdout: "Up "},
 		{name: "logs", args: []string{"logs", "rl-detached"}, stdout: "from-log"},

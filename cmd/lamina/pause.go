@@ -5,16 +5,20 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newPauseCmd); register(newResumeCmd) }
+func init() {
+	register(newPauseCmd)
+	register(newResumeCmd)
+}
 
 func newPauseCmd() *cobra.Command {
 	return runtimeCmd(&cobra.Command{
 		Use:   "pause ID",
 		Short: "Freeze every process of a running container",
-		Long: `pause freezes every process of container ID with the cgroup freezer, as
-runc pause does; "lamina state" then reports "paused" until "lamina resume".
-It needs the container's cgroup (rootless, a delegated one).`,
-		Example: "  lamina pause ctr\n  lamina resume ctr",
+		Long: `pause freezes every process of container ID through its cgroup's freezer
+(as runc pause does); "lamina state" then reports "paused" until "lamina
+resume ID". Signals sent meanwhile wait until it is resumed; "lamina
+delete --force" kills and removes a paused container.`,
+		Example: "  lamina pause ctr\n  lamina state ctr   # \"status\": \"paused\"\n  lamina resume ctr",
 		Args:    cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {
 		return rt.Pause(args[0])
@@ -24,7 +28,7 @@ It needs the container's cgroup (rootless, a delegated one).`,
 func newResumeCmd() *cobra.Command {
 	return runtimeCmd(&cobra.Command{
 		Use:     "resume ID",
-		Short:   "Thaw a container frozen by lamina pause",
+		Short:   "Thaw a paused container",
 		Example: "  lamina resume ctr",
 		Args:    cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, rt *runtime.Runtime, args []string) error {

@@ -138,4 +138,12 @@ func warnUnapplied(bundle string) {
 	if spec.Linux != nil && spec.Linux.MountLabel != "" {
 		slog.Warn("linux.mountLabel is not applied: lamina does not support SELinux yet", "label", spec.Linux.MountLabel)
 	}
+	if spec.Linux == nil || spec.Linux.Resources == nil {
+		return
+	}
+	// linux.resources.devices is not warned about: every config has
+	// rules (lamina spec's deny-all too); runtime/doc.go lists the gap.
+	if m := spec.Linux.Resources.Memory; m != nil && (m.Kernel != nil || m.KernelTCP != nil) {
+		slog.Warn("linux.resources.memory.kernel and kernelTCP are not applied (deprecated in runtime-spec; recent kernels have no such limits)")
+	}
 }

@@ -25,7 +25,13 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 			return errno(err)
 		}
 	}
-	return n.Getattr(ctx, fh, out)
+	if errno := n.Getattr(ctx, fh, out); errno != 0 {
+		return errno
+	}
+	// go-fuse sets the attribute timeout on GETATTR replies only; without
+	// it the kernel would forget what this reply says and ask again.
+	out.SetTimeout(n.u.opts.timeout)
+	return 0
 }
 
 func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn) error {

@@ -28,8 +28,11 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if errno := n.Getattr(ctx, fh, out); errno != 0 {
 		return errno
 	}
-	// go-fuse sets the attribute timeout on GETATTR replies only; without
-	// it the kernel would forget what this reply says and ask again.
+	// go-fuse completes GETATTR replies only: it sets the node's st_ino
+	// (the kernel takes the inode number from every attribute reply) and
+	// the attribute timeout (without which the kernel would forget this
+	// reply and ask again).
+	out.Ino = n.StableAttr().Ino
 	out.SetTimeout(n.u.opts.timeout)
 	return 0
 }

@@ -41,8 +41,13 @@ const (
 	NameKernelOverlay     = "kernel-overlay"
 	NameLaminaFUSE        = "lamina-fuse"
 	NameLaminaPassthrough = "lamina-passthrough"
-	NameFuseOverlayfs     = "fuse-overlayfs"
-	NameUnionfsFuse       = "unionfs-fuse"
+	// NameLaminaNoSync is lamina-fuse with fsync=0: copy-up does not fsync
+	// the copied data before publishing it. lamina (like kernel overlayfs)
+	// fsyncs by default; fuse-overlayfs 1.10 never does (its copy-up is
+	// sendfile, fsetxattr, renameat, with no fsync).
+	NameLaminaNoSync  = "lamina-fuse-nofsync"
+	NameFuseOverlayfs = "fuse-overlayfs"
+	NameUnionfsFuse   = "unionfs-fuse"
 )
 
 // Baseline is the configuration every ratio is taken to.
@@ -59,8 +64,9 @@ func Mounters(unionmount string) []Mounter {
 	return []Mounter{
 		ext4Dir{},
 		kernelOverlay{},
-		laminaMounter(NameLaminaFUSE, unionmount, "off"),
-		laminaMounter(NameLaminaPassthrough, unionmount, "on"),
+		laminaMounter(NameLaminaFUSE, unionmount, "passthrough=off"),
+		laminaMounter(NameLaminaPassthrough, unionmount, "passthrough=on"),
+		laminaMounter(NameLaminaNoSync, unionmount, "passthrough=off,fsync=0"),
 		&fuseProgram{
 			name:     NameFuseOverlayfs,
 			prog:     "fuse-overlayfs",
@@ -86,12 +92,13 @@ func Mounters(unionmount string) []Mounter {
 	}
 }
 
-func laminaMounter(name, unionmount, passthrough string) *fuseProgram {
+// laminaMounter runs unionmount with the FUSE driver and extra options.
+func laminaMounter(name, unionmount, extra string) *fuseProgram {
 	return &fuseProgram{
 		name: name,
 		prog: unionmount,
 		args: func(lowers []string, upper, work, mnt string) []string {
-			return []string{"--driver", "fuse", "-o", overlayOpts(lowers, upper, work) + ",passthrough=" + passthrough, mnt}
+			return []string{"--driver", "fuse", "-o", overlayOpts(lowers, upper, work) + "," + extra, mnt}
 		},
 		unmountArgs: func(mnt string) []string { return []string{"--unmount", mnt} },
 	}

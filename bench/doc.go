@@ -10,7 +10,10 @@
 //     same disk and bind-mounted at the mount point (no union at all);
 //   - kernel-overlay: mount -t overlay, the baseline every ratio is taken to;
 //   - lamina-fuse and lamina-passthrough: bin/unionmount --driver fuse with
-//     passthrough=off and passthrough=on;
+//     passthrough=off and passthrough=on; both fsync copied-up data before
+//     publishing it (lamina's default, as kernel overlayfs does);
+//   - lamina-fuse-nofsync: lamina-fuse with fsync=0, the copy-up durability
+//     fuse-overlayfs has (it never fsyncs);
 //   - fuse-overlayfs and unionfs-fuse, when installed.
 //
 // A Mounter may also implement [Checker]. A Check error that wraps
@@ -39,8 +42,10 @@
 // and mount directory; Mount; sync and drop the page, dentry and inode caches;
 // warm the host tools the workload runs (find, tar, dd, chroot) and its
 // tarball, which live outside the mount; time the workload; check that its
-// result is right (entry counts, bytes read, file sizes); unmount; remove the
-// directories. Timed regions run external programs where the measurement
+// result is right (entry counts, bytes read, file sizes); unmount; move the
+// directories aside, to be removed when the run ends (deleting thousands of
+// files makes the next creates slow on an ext4 without a journal, which
+// would charge one configuration's clean-up to the next one's writes). Timed regions run external programs where the measurement
 // could otherwise be of Go rather than of the filesystem. The cell value is
 // the median of the runs.
 //

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -143,6 +145,9 @@ func Run(ctx context.Context, opts ...Option) (*Results, error) {
 	return res, nil
 }
 
+// trashSeq names the retired instance directories of one run.
+var trashSeq atomic.Uint64
+
 // measure mounts m on fresh directories, drops the caches, times w and
 // unmounts.
 func measure(ctx context.Context, o *options, m Mounter, w Workload, fx *Fixture) (_ time.Duration, err error) {
@@ -157,7 +162,8 @@ func measure(ctx context.Context, o *options, m Mounter, w Workload, fx *Fixture
 		}
 	}
 	defer func() {
-		if rerr := removeUnmounted(inst); rerr != nil && err == nil {
+		trash := filepath.Join(o.scratch, "trash", strconv.FormatUint(trashSeq.Add(1), 10))
+		if rerr := retireUnmounted(inst, trash); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()

@@ -28,6 +28,7 @@ var svgColors = map[string]string{
 	NameKernelOverlay:     "#1f77b4",
 	NameLaminaFUSE:        "#ff7f0e",
 	NameLaminaPassthrough: "#d62728",
+	NameLaminaNoSync:      "#ffbb78",
 	NameFuseOverlayfs:     "#2ca02c",
 	NameUnionfsFuse:       "#9467bd",
 }

@@ -25,7 +25,16 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 			return errno(err)
 		}
 	}
-	return n.Getattr(ctx, fh, out)
+	if errno := n.Getattr(ctx, fh, out); errno != 0 {
+		return errno
+	}
+	// go-fuse completes GETATTR replies only: it sets the node's st_ino
+	// (the kernel takes the inode number from every attribute reply) and
+	// the attribute timeout (without which the kernel would forget this
+	// reply and ask again).
+	out.Ino = n.StableAttr().Ino
+	out.SetTimeout(n.u.opts.timeout)
+	return 0
 }
 
 func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn) error {

@@ -47,7 +47,7 @@ func (u *Union) Mount(mountpoint string) (*Server, error) {
 		Name:                 "lamina",
 		DirectMount:          true,
 		MaxWrite:             1 << 20,
-		MaxReadAhead:         1 << 20,
+		MaxReadAhead:         maxReadAhead,
 		MaxBackground:        64,
 		EnableSymlinkCaching: true,
 		// Let the kernel send plain READDIR to a reader that does not
@@ -73,6 +73,8 @@ func (u *Union) Mount(mountpoint string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mnt, err)
 	}
+	// Best effort: without root, reads go in smaller requests.
+	_ = raiseReadahead(mnt)
 	return &Server{Server: srv, Mountpoint: mnt}, nil
 }
 

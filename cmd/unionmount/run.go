@@ -52,6 +52,11 @@ func run(ctx context.Context, log *slog.Logger, a mountArgs) error {
 	if err != nil {
 		return err
 	}
+	stopProfile, err := startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	srv, err := u.Mount(a.mnt)
 	if err != nil {
 		return err

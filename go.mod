@@ -10,6 +10,8 @@ require (
 	golang.org/x/term v0.47.0
 )
 
+require github.com/cilium/ebpf v0.17.3 // indirect
+
 require (
 	github.com/coreos/go-systemd/v22 v22.6.0 // indirect
 	github.com/cyphar/filepath-securejoin v0.4.1 // indirect
@@ -29,5 +31,4 @@ require (
 	github.com/seccomp/libseccomp-golang v0.11.1 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/term v0.47.0 // indirect
 )

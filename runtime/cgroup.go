@@ -16,6 +16,9 @@ func validateResources(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
+	if err := validateDeviceRules(r.Devices); err != nil {
+		return err
+	}
 	if len(r.HugepageLimits) > 0 {
 		return unsupported("linux.resources.hugepageLimits", "a hugepage limit")
 	}
@@ -39,9 +42,8 @@ func validateResources(r *specs.LinuxResources) error {
 }
 
 // toCgroupResources translates the spec's resources to the cgroups
-// library's. Device rules are not enforced through the devices controller
-// yet (SkipDevices); the container's /dev only holds the default and
-// configured devices, and the default capability set lacks CAP_MKNOD.
+// library's, but for the device rules (SkipDevices): cgroupConfig adds
+// them, and Update leaves them alone.
 func toCgroupResources(r *specs.LinuxResources) *cgroups.Resources {
 	out := &cgroups.Resources{SkipDevices: true}
 	if r == nil {
@@ -100,6 +102,10 @@ func cgroupConfig(id string, s *specs.Spec) (*cgroups.Cgroup, error) {
 		Path:      p,
 		Resources: toCgroupResources(s.Linux.Resources),
 		Rootless:  Rootless(),
+	}
+	if !cg.Rootless {
+		cg.Resources.SkipDevices = false
+		cg.Resources.Devices = deviceRules(s)
 	}
 	if p == "" {
 		// Name instead of Path: the library then tolerates a rootless

@@ -283,8 +283,10 @@
 // hybrid host the v1 manager also joins the empty v2 hierarchy at
 // /sys/fs/cgroup/unified. Memory (limit, reservation, swap, swappiness,
 // OOM killer), CPU (shares, quota, period, cpus, mems), pids and the blkio
-// weight are translated; other resource settings are rejected.
-// The devices controller is not programmed yet (SkipDevices).
+// weight are translated; other resource settings are rejected. The device
+// cgroup (v1 devices controller, v2 eBPF program) gets linux.resources.devices
+// in order, then allow rules for creating any node and for the devices every
+// container has (see devices.go), as runc's; rootless it is not programmed.
 //
 // # Terminal
 //
@@ -317,10 +319,10 @@
 //
 // # Not implemented yet
 //
-// Joining a mount namespace by path, seccomp notify (SCMP_ACT_NOTIFY, listenerPath) and
-// the ENOSYS answer runc adds for syscalls newer than the profile,
-// systemd cgroups, device cgroup rules,
-// id-mapped mounts, AppArmor and SELinux labels (accepted and not applied).
+// Joining a mount namespace by path, seccomp notify (SCMP_ACT_NOTIFY,
+// listenerPath) and the ENOSYS answer runc adds for syscalls newer than the
+// profile, systemd cgroups, id-mapped mounts, AppArmor and SELinux labels
+// (accepted and not applied).
 //
 // # Introspection
 //

@@ -35,6 +35,6 @@ var Notes = map[string]string{
 	"linux_cgroups_relative_network": "lamina refuses net_cls/net_prio settings (not implemented); runc cannot create the net_cls cgroup on this host (no such v1 hierarchy).",
 	"linux_cgroups_memory":           "Kernel memory limits (memory.kernel, kernelTCP) no longer exist in cgroup v1 on kernel 6.18; neither runtime can set them (lamina warns).",
 	"linux_cgroups_relative_memory":  "Kernel memory limits (memory.kernel, kernelTCP) no longer exist in cgroup v1 on kernel 6.18; neither runtime can set them (lamina warns).",
-	"linux_cgroups_devices":          "lamina does not program the devices cgroup yet (runtime/doc.go, Not implemented yet); runc 1.1.5 lists the rules in another order than the program expects.",
-	"linux_cgroups_relative_devices": "lamina does not program the devices cgroup yet (runtime/doc.go, Not implemented yet); runc 1.1.5 lists the rules in another order than the program expects.",
+	"linux_cgroups_devices":          "Both runtimes program the rules and fail the same check: they add the allowances every container needs (runc's defaults, lamina the same), which the program does not expect in devices.list.",
+	"linux_cgroups_relative_devices": "Both runtimes program the rules and fail the same check: they add the allowances every container needs (runc's defaults, lamina the same), which the program does not expect in devices.list.",
 }

@@ -7,10 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -25,48 +23,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/lamina-dev/lamina/oci/registrytest"
 )
-
-// startDockerRegistry runs Debian's docker-registry (distribution) on a free
-// loopback port with its storage in a temp dir, for the test's lifetime, and
-// returns host:port. It skips the test when the binary is missing.
-func startDockerRegistry(t *testing.T) string {
-	t.Helper()
-	const bin = "/usr/bin/docker-registry"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skip("docker-registry is not installed (scripts/setup.sh installs it)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry did not start: %v\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // slowBody delivers at most 64 KiB per 20 ms (about 3 MB/s).
 type slowBody struct{ io.ReadCloser }
@@ -107,7 +65,7 @@ func randomFile(name string, n int, seed uint64) imgEntry {
 // done, then pulls again and checks the image is complete.
 func TestPullCrash(t *testing.T) {
 	watchdog(t, 3*time.Minute)
-	reg := startDockerRegistry(t)
+	reg := registrytest.Start(t)
 	var slow atomic.Bool
 	host := throttledProxy(t, reg, &slow)
 	lamina := buildLamina(t)

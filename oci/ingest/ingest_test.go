@@ -145,7 +145,7 @@ func TestParseManifestBounds(t *testing.T) {
 		want error
 	}{
 		{"fine", manifest(100, fmt.Sprintf(layer, good, 10)), nil},
-		{"huge config", manifest(10<<30), oci.ErrTooLarge},
+		{"huge config", manifest(10 << 30), oci.ErrTooLarge},
 		{"empty config", manifest(0), oci.ErrTooLarge},
 		{"too many layers", manifest(100, many...), oci.ErrTooLarge},
 		{"bad layer digest", manifest(100, fmt.Sprintf(layer, "sha256:zz", 10)), oci.ErrMalformedManifest},

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
 	"github.com/lamina-dev/lamina/oci"
+	"github.com/lamina-dev/lamina/oci/registrytest"
 	"github.com/lamina-dev/lamina/oci/store"
 	"github.com/lamina-dev/lamina/whiteout"
 	"golang.org/x/sys/unix"
@@ -334,38 +334,7 @@ func TestPullPlatformIndex(t *testing.T) {
 
 // TestPullDockerRegistry pulls from Debian's docker-registry (distribution).
 func TestPullDockerRegistry(t *testing.T) {
-	const bin = "/usr/bin/docker-registry"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skip("docker-registry is not installed (apt-get install docker-registry)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
-	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registry did not start: %v\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	addr := registrytest.Start(t)
 	push(t, addr+"/demo/app:v1", image(t, false, newLayer(t, base, types.DockerLayer), newLayer(t, upper, types.DockerLayer)))
 	st, _ := store.Open(t.TempDir())
 	res, err := Image(ctxT(t), st, addr+"/demo/app:v1")

@@ -86,8 +86,12 @@ func Start(ctx context.Context, st *store.Store, rt *runtime.Runtime, o RunOptio
 		return nil, err
 	}
 	if o.Name != "" {
-		if _, err := rt.State(o.Name); err == nil {
-			return nil, fmt.Errorf("run %s: a container named %q exists: %w", o.Ref, o.Name, runtime.ErrExist)
+		// A stopped container keeps its record (and name) until rm; the
+		// runtime's own claim on the name (its state directory) settles
+		// two runs racing for a free one.
+		_, ferr := Find(st, o.Name)
+		if _, err := rt.State(o.Name); err == nil || ferr == nil {
+			return nil, fmt.Errorf("run %s: a container named %q exists (lamina rm it first): %w", o.Ref, o.Name, runtime.ErrExist)
 		}
 	}
 	c, err := Mount(ctx, st, o.Ref, MountOptions{Driver: o.Driver, Name: o.Name, Unionmount: o.Unionmount})
@@ -311,12 +315,19 @@ func Find(st *store.Store, nameOrID string) (*store.Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	var found *store.Container
 	for i := range cs {
 		if cs[i].Name == nameOrID || cs[i].ID == nameOrID {
-			return &cs[i], nil
+			if found != nil {
+				return nil, fmt.Errorf("%s names several containers (%s, %s); use an ID", nameOrID, found.ID, cs[i].ID)
+			}
+			found = &cs[i]
 		}
 	}
-	return nil, fmt.Errorf("%w: %s", ErrNoContainer, nameOrID)
+	if found == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoContainer, nameOrID)
+	}
+	return found, nil
 }
 
 // isMounted reports whether p is a mount point.

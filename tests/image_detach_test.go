@@ -105,6 +105,12 @@ func TestImageRunDetached(t *testing.T) {
 			t.Errorf("logs -f = %q, want out-line ... stopping", out)
 		}
 	})
+	t.Run("name of a stopped container is still taken", func(t *testing.T) {
+		r := lam(t, "run", "--rm", "--driver", "fuse", "--name", name, ref, "true")
+		if r.code != 1 || !strings.Contains(r.stderr, "lamina rm it first") {
+			t.Errorf("run --name of a stopped container's name: exit %d, stderr %q; want a refusal", r.code, r.stderr)
+		}
+	})
 	t.Run("stop kills after the timeout", func(t *testing.T) {
 		k := name + "-k"
 		must(t, "run", "-d", "--driver", "fuse", "--name", k, ref, "busybox", "sleep", "1000")

@@ -47,7 +47,8 @@
 //     ticks since boot, from /proc/PID/stat) and "cgroupPaths" (controller
 //     name, or "" for the v2 hierarchy, to the absolute cgroup directory)
 //     and "hooks" (config.json's hooks at Create, runtime-spec JSON; Start
-//     and Delete run poststart and poststop from here).
+//     and Delete run poststart and poststop from here) and "seccomp"
+//     (config.json's linux.seccomp at Create; Exec loads it from here).
 //   - exec.fifo (0600): a named pipe that exists from Create until Start,
 //     owned by the host ids of the container's root when it has a new
 //     user namespace. Init holds it open O_RDWR. After Start's byte, init
@@ -200,8 +201,9 @@
 // user, capabilities, cwd check, PATH lookup, umask, no_new_privs,
 // close-on-exec above the preserved fds), and the exec. Its sync socket is
 // close-on-exec: Exec reads EOF once the program runs, or an initReply
-// with the error. A config with linux.seccomp is refused until exec can
-// load the filter. The process is a child of the caller (Process.Wait).
+// with the error. The container's seccomp filter, as Create read it
+// (state.json), is loaded last. The process is a child of the caller
+// (Process.Wait).
 //
 // Delete refuses a running or paused container unless forced, kills a created one
 // (as runc does), SIGKILLs what is left in the cgroup, removes the cgroup

@@ -45,6 +45,7 @@ type entered struct {
 // of the process inside, or failed. On error nothing is left running.
 func startEntered(ctx context.Context, cmd *exec.Cmd, parentSock, childSock *os.File, plan *enterPlan) (_ *entered, retErr error) {
 	if !nsenter.Enabled {
+		childSock.Close()
 		return nil, errNoCgo
 	}
 	syncFD := 3 + len(cmd.ExtraFiles)

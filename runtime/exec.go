@@ -84,10 +84,6 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, opts ..
 	if st := rec.status(l.path); st != specs.StateCreated && st != specs.StateRunning {
 		return nil, fmt.Errorf("%w: %s is %s", ErrNotRunning, id, st)
 	}
-	spec, err := LoadBundle(rec.Bundle)
-	if err != nil {
-		return nil, err
-	}
 
 	pidfd, err := rec.pidfd()
 	if err != nil {
@@ -145,7 +141,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, opts ..
 	}()
 	stop := context.AfterFunc(ctx, func() { parentSock.SetDeadline(time.Now()) })
 	defer stop()
-	ic := initConfig{PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD, Exec: &execConfig{Process: p, RootFD: rootFD, Seccomp: seccompOf(spec)}}
+	ic := initConfig{PreserveFDs: o.preserveFDs, ConsoleFD: consoleFD, Exec: &execConfig{Process: p, RootFD: rootFD, Seccomp: rec.Seccomp}}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return nil, fmt.Errorf("send exec config: %w", err)
 	}
@@ -289,12 +285,4 @@ func (r *Runtime) Config(id string) (*specs.Spec, error) {
 	}
 	defer l.unlock()
 	return LoadBundle(rec.Bundle)
-}
-
-// seccompOf returns the spec's linux.seccomp, nil if it has none.
-func seccompOf(s *specs.Spec) *specs.LinuxSeccomp {
-	if s.Linux == nil {
-		return nil
-	}
-	return s.Linux.Seccomp
 }

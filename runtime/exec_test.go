@@ -245,8 +245,8 @@ func TestExecUserNamespace(t *testing.T) {
 	}
 }
 
-// TestExecSeccomp: the container's seccomp filter applies to an exec'd
-// process as it does to init.
+// TestExecSeccomp: the container's seccomp filter, as Create read it,
+// applies to an exec'd process as it does to init.
 func TestExecSeccomp(t *testing.T) {
 	requireRoot(t)
 	r := newRuntime(t)
@@ -258,6 +258,14 @@ func TestExecSeccomp(t *testing.T) {
 			Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
 		}
 	})
+	// The filter is Create's: a config.json edited since does not count.
+	st, err := r.State(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(st.Bundle, "config.json")); err != nil {
+		t.Fatal(err)
+	}
 	code, out := execOut(t, r, id, process(spec, "sh", "-c", "mkdir /tmp/x; echo rc=$?; grep ^Seccomp: /proc/self/status"))
 	if code != 0 || !strings.Contains(out, "rc=1") || !strings.Contains(out, "Seccomp:\t2") {
 		t.Fatalf("exit code %d, output:\n%s\nwant mkdir refused (rc=1) under a filter (Seccomp: 2)", code, out)

@@ -270,3 +270,31 @@ func TestHookFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestHookFDs: a hook that init runs (createContainer here; startContainer
+// runs from the same process later) inherits stdio only, not init's sync
+// socket, exec.fifo or console socket: a helper it leaves behind cannot
+// hold them open or forge replies.
+func TestHookFDs(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	hook := func(kind string) []specs.Hook {
+		return []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "ls /proc/self/fd > " + filepath.Join(dir, kind)}}}
+	}
+	code, out := run(t, []string{"true"}, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{CreateContainer: hook("createContainer")}
+	})
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, out)
+	}
+	for _, kind := range []string{"createContainer"} {
+		b, err := os.ReadFile(filepath.Join(dir, kind))
+		if err != nil {
+			t.Fatalf("%s hook did not run: %v", kind, err)
+		}
+		// 0-2, and the directory ls reads.
+		if fds := strings.Fields(string(b)); len(fds) > 4 {
+			t.Errorf("%s hook inherited fds %v, want stdio only", kind, fds)
+		}
+	}
+}

@@ -48,6 +48,12 @@ func Init() error {
 	if err := dec.Decode(&ic); err != nil {
 		return fmt.Errorf("init: read config: %w", err)
 	}
+	// The fds above the preserved ones (sync socket, exec.fifo, console
+	// socket, root) are used by number only: no hook or other child may
+	// inherit them.
+	if err := closeOnExecFrom(3 + ic.PreserveFDs); err != nil {
+		return err
+	}
 	if ic.Exec != nil {
 		return execInside(sock, &ic)
 	}

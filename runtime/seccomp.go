@@ -283,21 +283,3 @@ func addSeccompRule(f *libseccomp.ScmpFilter, def libseccomp.ScmpAction, call sp
 	return nil
 }
 
-// loadSeccomp compiles s and loads it into the calling thread (and, by
-// TSYNC, every thread of the process). The caller must have set
-// no_new_privs or hold CAP_SYS_ADMIN, and should exec soon after: the
-// filter also applies to everything it does before.
-func loadSeccomp(s *specs.LinuxSeccomp) error {
-	if s == nil {
-		return nil
-	}
-	f, err := newSeccompFilter(s)
-	if err != nil {
-		return err
-	}
-	defer f.Release()
-	if err := f.Load(); err != nil {
-		return fmt.Errorf("linux.seccomp: load filter: %w", err)
-	}
-	return nil
-}

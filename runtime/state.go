@@ -43,6 +43,9 @@ type record struct {
 	// Hooks are config.json's hooks at Create: Start runs poststart and
 	// Delete poststop from here, not from a config.json edited since.
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
+	// Seccomp is config.json's linux.seccomp at Create: Exec loads it
+	// for every process it starts, whatever the bundle says since.
+	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
 }
 
 // checkID accepts 1 to 1000 bytes of [A-Za-z0-9_.+-], not starting with

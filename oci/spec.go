@@ -255,6 +255,10 @@ func mergeEnv(base, image, overrides []string) []string {
 	return env
 }
 
+// OverrideEnv applies overrides to env as docker's and runc's -e do:
+// "NAME=V" replaces NAME's entry or appends it, "NAME" removes it.
+func OverrideEnv(env, overrides []string) []string { return mergeEnv(env, nil, overrides) }
+
 func envName(kv string) string { n, _, _ := strings.Cut(kv, "="); return n }
 
 func lookupEnv(env []string, name string) (string, bool) {

@@ -58,25 +58,24 @@ func (n *node) listAt(rel string) ([]fuse.DirEntry, error) {
 // direntIno is the inode number readdir reports for d, found in layer
 // under the directory rel; merged says the directory has lower layers. It
 // is the st_ino a lookup gives (see "Inode numbers" in the package doc):
-// the kernel puts it in d_ino even with readdirplus. Two kinds of upper
-// entries need more than the dirent: a regular file may carry the origin
-// of a copy-up, and a directory that also exists below takes its number
-// from the lower one. Lower entries and other upper entries need nothing
-// more, so listing a lower tree costs no extra system call.
+// the kernel puts it in d_ino even with readdirplus. Upper entries need
+// more than the dirent: a non-directory may carry the origin of a copy-up
+// (up to two getxattr calls, trusted then user), and a directory of a
+// merged directory takes its number from the lower one (a lookup through
+// the layers). Lower entries need nothing more, so listing a lower tree
+// costs no extra system call.
 func (n *node) direntIno(rel string, layer int, d whiteout.Dirent, merged bool) uint64 {
 	path := join(rel, d.Name)
 	st := unix.Stat_t{Ino: d.Ino, Nlink: 1, Mode: d.Mode()}
 	if layer == 0 {
-		switch d.Type {
-		case unix.DT_REG:
+		switch {
+		case d.Type != unix.DT_DIR:
 			if ino, ok := whiteout.Origin(n.u.upperPath(path)); ok {
 				return ino
 			}
-		case unix.DT_DIR:
-			if merged {
-				if e, err := n.find(rel, d.Name); err == nil {
-					return n.identity(e, path).Ino
-				}
+		case merged:
+			if e, err := n.find(rel, d.Name); err == nil {
+				return n.identity(e, path).Ino
 			}
 		}
 	}

@@ -46,7 +46,8 @@ func direntInos(t *testing.T, dir string) map[string]uint64 {
 
 // TestDirentInoMatchesStat: readdir's d_ino is the st_ino stat reports,
 // also for entries whose number does not come from their own layer: a
-// copied-up file (its origin) and a merged directory (its lower). Checked
+// copied-up file or symlink (its origin) and a merged directory (its
+// lower). Checked
 // right after the copy-up and after a remount, when no inode is cached.
 func TestDirentInoMatchesStat(t *testing.T) {
 	requireFUSE(t)
@@ -55,9 +56,12 @@ func TestDirentInoMatchesStat(t *testing.T) {
 	writeFile(t, filepath.Join(l.lowers[0], "plain"), "x")
 	writeFile(t, filepath.Join(l.lowers[0], "merged", "inner"), "x")
 	writeFile(t, filepath.Join(l.upper, "upperonly"), "x")
+	if err := os.Symlink("copied", filepath.Join(l.lowers[0], "link")); err != nil {
+		t.Fatal(err)
+	}
 	check := func(t *testing.T) {
 		got := direntInos(t, l.mnt)
-		for _, name := range []string{"copied", "plain", "merged", "upperonly", "new"} {
+		for _, name := range []string{"copied", "plain", "merged", "upperonly", "new", "link"} {
 			var st unix.Stat_t
 			if err := unix.Lstat(filepath.Join(l.mnt, name), &st); err != nil {
 				t.Fatal(err)
@@ -70,6 +74,9 @@ func TestDirentInoMatchesStat(t *testing.T) {
 	t.Run("after copy-up", func(t *testing.T) {
 		l.mount(t, false, time.Minute)
 		if err := os.Chmod(filepath.Join(l.mnt, "copied"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(filepath.Join(l.mnt, "link"), 1, 1); err != nil { // copies the symlink up
 			t.Fatal(err)
 		}
 		writeFile(t, filepath.Join(l.mnt, "merged", "added"), "y")

@@ -54,10 +54,10 @@
 // directory, or of the upper one if none. A copied-up file keeps the number
 // it had: copy-up stores it in the origin xattr.
 //
-// Readdir's d_ino is the same number. Lower entries and plain upper ones
-// take it from the dirent; an upper regular file is checked for an origin
-// xattr, and an upper directory of a merged directory is looked up, so
-// only upper entries cost a system call more when listed.
+// Readdir's d_ino is the same number. Lower entries take it from the
+// dirent; an upper non-directory is checked for an origin xattr, and an
+// upper directory of a merged directory is looked up in the layers, so
+// only upper entries cost more system calls when listed.
 //
 // go-fuse treats a (number, generation) pair as one kernel inode, so the
 // generation tells apart inodes that share st_ino: each name of a file

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -60,15 +61,18 @@ func (n *node) ensureUpperLocked(ctx context.Context, size int64) error {
 	}
 	// A file hard-linked in the lower layer splits from its other names,
 	// so it cannot keep their st_ino (kernel overlayfs reports the upper
-	// one then too). Origins go on regular files only: Linux refuses
-	// user.* xattrs on symlinks and devices.
+	// one then too). Origins go on every non-directory in the trusted
+	// namespace; in the user namespace on regular files only: Linux
+	// refuses user.* xattrs on symlinks and devices (kernel overlayfs with
+	// userxattr has the same limit).
 	linked := !isDir(&st) && st.Nlink > 1
 	var extra map[string][]byte
 	if st.Mode&unix.S_IFMT == unix.S_IFREG && size >= 0 && size < st.Size {
 		st.Size = size // copyup copies st.Size bytes
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFREG && !linked {
-		if name, value := n.u.writer.OriginXattr(n.StableAttr().Ino); name != "" {
+	if !isDir(&st) && !linked {
+		name, value := n.u.writer.OriginXattr(n.StableAttr().Ino)
+		if name != "" && (st.Mode&unix.S_IFMT == unix.S_IFREG || strings.HasPrefix(name, "trusted.")) {
 			extra = map[string][]byte{name: value}
 		}
 	}

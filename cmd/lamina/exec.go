@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lamina-dev/lamina/oci"
 	"github.com/lamina-dev/lamina/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
@@ -171,7 +172,7 @@ func (f *execFlags) buildProcess(fs *pflag.FlagSet, rt *runtime.Runtime, id stri
 	p.Terminal = f.tty
 	p.ConsoleSize = nil
 	p.Args = args
-	p.Env = append(p.Env, f.env...)
+	p.Env = oci.OverrideEnv(p.Env, f.env) // the last value wins, as runc's
 	if f.cwd != "" {
 		p.Cwd = f.cwd
 	}

@@ -53,6 +53,11 @@ func TestCLIExec(t *testing.T) {
 		t.Errorf("output %q, want hi, /bin and uid 1000", out)
 	}
 
+	// -e replaces a variable config.json sets (the last value wins).
+	if out, err := lamina(ctx, root, "exec", "-e", "TERM=dumb", "e1", "sh", "-c", "echo $TERM; env | grep -c ^TERM=").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "dumb\n1" {
+		t.Errorf("exec -e TERM=dumb: %v: %q, want dumb and one TERM", err, out)
+	}
+
 	// --process with a process.json.
 	pj := filepath.Join(t.TempDir(), "process.json")
 	raw, _ := json.Marshal(&specs.Process{Args: []string{"sh", "-c", "echo from-json"}, Cwd: "/", Env: []string{"PATH=/bin"}})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,10 @@ func isSupervisor() bool { return os.Getenv(superviseEnv) != "" }
 // startSupervisor runs the supervisor and waits until it reports the
 // container started (it prints the name to out) or fails (its error went
 // to errOut; the exit status is passed on).
-func startSupervisor(out, errOut io.Writer) error {
+//
+// A signal that cancels ctx (^C) is passed on to the supervisor as SIGTERM,
+// which then stops what it was doing (a pull, say) and cleans up.
+func startSupervisor(ctx context.Context, out, errOut io.Writer) error {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
@@ -54,6 +58,8 @@ func startSupervisor(out, errOut io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
+	stop := context.AfterFunc(ctx, func() { cmd.Process.Signal(unix.SIGTERM) })
+	defer stop()
 	copied := make(chan struct{})
 	go func() { io.Copy(errOut, errR); close(copied) }()
 	name, err := io.ReadAll(readyR)

@@ -88,7 +88,7 @@ func runImage(ctx context.Context, out, errOut io.Writer, rt *runtime.Runtime, f
 	var ready *os.File
 	if detach {
 		if !isSupervisor() {
-			return startSupervisor(out, errOut)
+			return startSupervisor(ctx, out, errOut)
 		}
 		if ready, err = readyPipe(); err != nil {
 			return err

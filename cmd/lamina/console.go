@@ -82,7 +82,7 @@ func relayTTY(master *os.File, stdin bool) (stop func(), err error) {
 func consoleHint(err error) error {
 	switch {
 	case errors.Is(err, runtime.ErrNoConsoleSocket):
-		return fmt.Errorf("%w: pass --console-socket PATH, or use lamina run in the foreground", err)
+		return fmt.Errorf("%w: pass --console-socket PATH, or run it in the foreground (no --detach)", err)
 	case errors.Is(err, runtime.ErrNoTerminal):
 		return fmt.Errorf("--console-socket: %w", err)
 	}

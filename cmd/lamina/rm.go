@@ -29,10 +29,12 @@ container is refused unless --force, which SIGKILLs it first.`,
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-		defer cancel()
 		for _, name := range args {
-			if err := engine.Remove(ctx, st, rt, name, force); err != nil {
+			// Each container gets its own time to stop.
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			err := engine.Remove(ctx, st, rt, name, force)
+			cancel()
+			if err != nil {
 				return err
 			}
 		}

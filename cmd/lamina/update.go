@@ -29,9 +29,9 @@ var updateLimitFlags = []string{"memory", "memory-reservation", "memory-swap", "
 
 func (f *updateFlags) add(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.resources, "resources", "r", "", "a runtime-spec linux.resources JSON file (- for stdin); the other flags then must not be given")
-	fs.StringVar(&f.memory, "memory", "", "memory limit, in bytes or with a unit (64m, 1g)")
-	fs.StringVar(&f.memoryReservation, "memory-reservation", "", "memory soft limit (bytes or 64m)")
-	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit (bytes or 64m)")
+	fs.StringVar(&f.memory, "memory", "", "memory limit, in bytes or with a unit (64m, 1g); -1 for none")
+	fs.StringVar(&f.memoryReservation, "memory-reservation", "", "memory soft limit (bytes or 64m; -1 for none)")
+	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit (bytes or 64m; -1 for none)")
 	fs.Uint64Var(&f.cpuShares, "cpu-share", 0, "CPU shares (relative weight)")
 	fs.Uint64Var(&f.cpuPeriod, "cpu-period", 0, "CPU CFS period, in microseconds")
 	fs.Int64Var(&f.cpuQuota, "cpu-quota", 0, "CPU CFS quota per period, in microseconds")
@@ -68,6 +68,11 @@ func (f *updateFlags) build(fs *pflag.FlagSet) (*specs.LinuxResources, error) {
 	r := &specs.LinuxResources{}
 	bytes := func(name, v string, dst **int64) error {
 		if !fs.Changed(name) {
+			return nil
+		}
+		if v == "-1" { // unlimited, as runc update takes it
+			n := int64(-1)
+			*dst = &n
 			return nil
 		}
 		n, err := parseBytes(v)

@@ -51,6 +51,7 @@ func TestUpdateFlags(t *testing.T) {
 		{name: "cpu", args: []string{"--cpu-quota", "50000", "--cpu-period", "100000", "--cpuset-cpus", "0"}, want: "CPU:Quota=50000 Period=100000 Cpus=0"},
 		{name: "file", args: []string{"-r", res}, want: "Pids:7"},
 		{name: "file and flags", args: []string{"-r", res, "--memory", "1g"}, want: "--resources: give either a file or --memory, not both"},
+		{name: "unlimited", args: []string{"--memory", "-1"}, want: "Memory:Limit=-1"},
 		{name: "nothing", args: nil, want: "nothing to change"},
 		{name: "bad size", args: []string{"--memory", "1x"}, want: `--memory: "1x" is not a size`},
 		{name: "bad weight", args: []string{"--blkio-weight", "5"}, want: "--blkio-weight: 5 is not between 10 and 1000"},

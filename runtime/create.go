@@ -274,13 +274,6 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return nil, fmt.Errorf("create %s: %w", fifo, err)
 	}
-	// Init opens the fifo as root of its user namespace, which may be
-	// another host user than the caller (0 mapped to 100000).
-	if uid, gid, ok := hostRootIDs(spec.Linux); ok {
-		if err := os.Chown(fifo, uid, gid); err != nil {
-			return nil, fmt.Errorf("chown %s: %w", fifo, err)
-		}
-	}
 	parentSock, childSock, err := syncPair()
 	if err != nil {
 		return nil, err
@@ -324,6 +317,12 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 			return nil, err
 		}
 		pid = ent.proc.Pid
+		// Init opens the fifo as root of its user namespace, new or
+		// joined, which may be another host user than the caller (0
+		// mapped to 100000): the fifo becomes that user's.
+		if err := chownToProcess(fifo, pid); err != nil {
+			return nil, err
+		}
 	} else {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
 		cmd.Env = []string{initFDEnv + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)-1)}
@@ -453,4 +452,29 @@ func exitedBriefly(cmd *exec.Cmd, d time.Duration) string {
 		}
 	}
 	return ""
+}
+
+// chownToProcess gives path to the effective host uid and gid of process
+// pid (from /proc/PID/status), when they differ from the caller's.
+func chownToProcess(path string, pid int) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return fmt.Errorf("read ids of init: %w", err)
+	}
+	ids := map[string]int{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if f := strings.Fields(v); (k == "Uid" || k == "Gid") && len(f) > 1 {
+			if ids[k], err = strconv.Atoi(f[1]); err != nil {
+				return fmt.Errorf("read ids of init: %s: %w", line, err)
+			}
+		}
+	}
+	if ids["Uid"] == os.Geteuid() && ids["Gid"] == os.Getegid() {
+		return nil
+	}
+	if err := os.Chown(path, ids["Uid"], ids["Gid"]); err != nil {
+		return fmt.Errorf("chown %s: %w", path, err)
+	}
+	return nil
 }

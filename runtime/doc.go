@@ -180,7 +180,8 @@
 // /etc/subuid and /etc/subgid), unshares a time namespace and writes
 // linux.timeOffsets to /proc/self/timens_offsets, then forks with
 // CLONE_PARENT, reports the child's pid and exits (after switching to
-// uid and gid 0 of a new user namespace). The child, a child of
+// uid and gid 0 of a new or joined user namespace; the parent then gives
+// exec.fifo to that host user). The child, a child of
 // the runtime that it waits for, runs Init as above. Create otherwise uses
 // Cloneflags, one process fewer. The constructor's environment adds the
 // _LAMINA_NSENTER* variables to _LAMINA_INIT_FD. A joined cgroup namespace is not

@@ -140,23 +140,3 @@ func timeOffsets(offsets map[string]specs.LinuxTimeOffset) string {
 	}
 	return b.String()
 }
-
-// hostRootIDs returns the host uid and gid that uid and gid 0 of a new
-// user namespace map to; ok is false without a new user namespace or
-// without 0 in the mappings.
-func hostRootIDs(l *specs.Linux) (uid, gid int, ok bool) {
-	if !hasNamespace(&specs.Spec{Linux: l}, specs.UserNamespace) || joinsNamespace(l, specs.UserNamespace) {
-		return 0, 0, false
-	}
-	host := func(ms []specs.LinuxIDMapping) (int, bool) {
-		for _, m := range ms {
-			if m.ContainerID == 0 && m.Size > 0 {
-				return int(m.HostID), true
-			}
-		}
-		return 0, false
-	}
-	uid, uok := host(l.UIDMappings)
-	gid, gok := host(l.GIDMappings)
-	return uid, gid, uok && gok
-}

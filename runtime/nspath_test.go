@@ -154,3 +154,28 @@ func TestCreateJoinUserNamespace(t *testing.T) {
 		t.Errorf("output %q: want the owner's mappings, hostname joiner, uid 1000 and user namespace %s", out, want)
 	}
 }
+
+// TestCreateJoinUnmappedUserNamespace joins a user namespace that does not
+// map host root (0 is host 100000): init becomes the namespace's root, as
+// in a new one, so it can set up the container's own mounts and open
+// exec.fifo.
+func TestCreateJoinUnmappedUserNamespace(t *testing.T) {
+	requireRoot(t)
+	r := newRuntime(t)
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	_, owner, _ := startSleeper(t, r, func(s *specs.Spec) {
+		rl := runtime.DefaultSpec(true)
+		s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
+		s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+	})
+	userNS := "/proc/" + strconv.Itoa(owner.Pid) + "/ns/user"
+	code, out := run(t, []string{"sh", "-c", "id -u; cat /proc/self/uid_map"}, func(s *specs.Spec) {
+		rl := runtime.DefaultSpec(true)
+		s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
+		setNamespacePath(s, specs.UserNamespace, userNS)
+		s.Linux.UIDMappings, s.Linux.GIDMappings = nil, nil
+	})
+	if f := strings.Fields(out); code != 0 || len(f) != 4 || f[0] != "0" || f[2] != "100000" {
+		t.Fatalf("exit code %d, output %q: want uid 0 of the joined namespace (host 100000)", code, out)
+	}
+}

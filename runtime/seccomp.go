@@ -282,4 +282,3 @@ func addSeccompRule(f *libseccomp.ScmpFilter, def libseccomp.ScmpAction, call sp
 	}
 	return nil
 }
-

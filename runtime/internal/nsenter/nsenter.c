@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -54,14 +56,17 @@ static int parse_int(const char *s, char **end)
 }
 
 // join calls setns on every fd of the comma-separated list, in order, and
-// closes it.
-static void join(const char *list)
+// closes it. It returns whether one was a user namespace.
+static int join(const char *list)
 {
 	char what[64];
 	const char *p = list;
+	int user = 0;
 	while (*p) {
 		char *end;
 		int fd = parse_int(p, &end);
+		if (ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWUSER)
+			user = 1;
 		if (setns(fd, 0) < 0) {
 			snprintf(what, sizeof(what), "setns fd %d", fd);
 			fail(what, errno);
@@ -73,6 +78,7 @@ static void join(const char *list)
 		else if (*p)
 			fail("parse _LAMINA_NSENTER_JOIN", EINVAL);
 	}
+	return user;
 }
 
 static void write_all(int fd, const char *buf, size_t len, const char *what)
@@ -135,8 +141,10 @@ __attribute__((constructor)) static void lamina_nsenter(void)
 	wait_go();
 
 	const char *list = getenv("_LAMINA_NSENTER_JOIN");
-	if (list)
-		join(list);
+	// In a joined user namespace, as in a new one, the process becomes
+	// its root: its host ids may be unmapped there (see become_root).
+	if (list && join(list))
+		become_root();
 
 	const char *flags = getenv("_LAMINA_NSENTER_UNSHARE");
 	if (flags) {

@@ -32,7 +32,9 @@
 //     unprivileged caller needs to join the namespaces it owns; and the
 //     mount namespace last, as the fds were opened from the host's view.
 //     The parent leaves out namespaces this process is already in (setns
-//     into one's own user namespace fails with EINVAL).
+//     into one's own user namespace fails with EINVAL). After joining a
+//     user namespace (NS_GET_NSTYPE tells), it switches to uid and gid 0
+//     there, as after making one (step 3).
 //  3. _LAMINA_NSENTER_UNSHARE (optional): decimal clone flags passed to
 //     unshare(2) after the joins, so new namespaces are owned by a joined
 //     user namespace. With CLONE_NEWUSER it writes "idmap\n" and waits for

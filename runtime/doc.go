@@ -50,8 +50,8 @@
 //     and Delete run poststart and poststop from here) and "seccomp"
 //     (config.json's linux.seccomp at Create; Exec loads it from here).
 //   - exec.fifo (0600): a named pipe that exists from Create until Start,
-//     owned by the host ids of the container's root when it has a new
-//     user namespace. Init holds it open O_RDWR. After Start's byte, init
+//     owned by the host ids of the container's root when it has a new or
+//     joined user namespace. Init holds it open O_RDWR. After Start's byte, init
 //     may write one JSON initReply into it ({"error": "...", "hook":
 //     {...}}) when it fails before the exec; Start reads it when it waits
 //     for the exec (see Hooks).

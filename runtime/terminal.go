@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -111,16 +112,20 @@ func setupTerminal(sock int, p *specs.Process, console bool) error {
 			return fmt.Errorf("process.consoleSize: %w", err)
 		}
 	}
-	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("process.terminal: open %s: %w", slavePath, err)
+	// The slave from the master itself (TIOCGPTPEER), never by its name:
+	// whatever /dev/pts holds in this rootfs, the container gets the peer
+	// of the master it sends, and /dev/console is bound from that fd.
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if errno != 0 {
+		return fmt.Errorf("process.terminal: open the peer of %s: %w", slavePath, errno)
 	}
+	slave := int(r)
 	defer unix.Close(slave)
 	if console {
 		if err := consoleTarget(); err != nil {
 			return fmt.Errorf("process.terminal: create /dev/console: %w", err)
 		}
-		if err := mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
+		if err := mount("/proc/self/fd/"+strconv.Itoa(slave), "/dev/console", "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("process.terminal: %w", err)
 		}
 	}

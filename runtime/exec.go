@@ -197,7 +197,7 @@ func openInitNamespaces(pid int) (join []*os.File, root *os.File, err error) {
 	if err != nil {
 		return join, nil, fmt.Errorf("open root of init: %w", err)
 	}
-	return join, os.NewFile(uintptr(fd), "init-root"), nil
+	return joinOrder(join), os.NewFile(uintptr(fd), "init-root"), nil
 }
 
 func sameFile(f *os.File, path string) (bool, error) {

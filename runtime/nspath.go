@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -123,6 +124,7 @@ func createPlan(s *specs.Spec) (*enterPlan, error) {
 	if plan.unshare&unix.CLONE_NEWUSER != 0 {
 		plan.idmap = func(pid int) error { return writeIDMaps(pid, s.Linux) }
 	}
+	plan.join = joinOrder(plan.join)
 	return plan, nil
 }
 
@@ -139,4 +141,45 @@ func timeOffsets(offsets map[string]specs.LinuxTimeOffset) string {
 		fmt.Fprintf(&b, "%s %d %d\n", c, offsets[c].Secs, offsets[c].Nanosecs)
 	}
 	return b.String()
+}
+
+// joinOrder orders namespace fds for the constructor. The user namespace
+// comes first, so that the process has its capabilities over the
+// namespaces it owns; but a namespace it does not own (a network
+// namespace made by the host for a container with its own user namespace,
+// as CNI does) must be joined before it, while the process still has the
+// host's capabilities, or setns fails with EPERM. The relative order is
+// kept otherwise. Errors of the ioctls leave the order as it is.
+func joinOrder(join []*os.File) []*os.File {
+	user := slices.IndexFunc(join, func(f *os.File) bool {
+		t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
+		return err == nil && t == unix.CLONE_NEWUSER
+	})
+	if user < 0 {
+		return join
+	}
+	var userSt unix.Stat_t
+	if unix.Fstat(int(join[user].Fd()), &userSt) != nil {
+		return join
+	}
+	owned := func(f *os.File) bool {
+		fd, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_USERNS)
+		if err != nil {
+			return true
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		return unix.Fstat(fd, &st) != nil || st.Dev == userSt.Dev && st.Ino == userSt.Ino
+	}
+	var before, after []*os.File
+	for i, f := range join {
+		switch {
+		case i == user:
+		case owned(f):
+			after = append(after, f)
+		default:
+			before = append(before, f)
+		}
+	}
+	return append(append(before, join[user]), after...)
 }

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -177,5 +178,37 @@ func TestCreateJoinUnmappedUserNamespace(t *testing.T) {
 	})
 	if f := strings.Fields(out); code != 0 || len(f) != 4 || f[0] != "0" || f[2] != "100000" {
 		t.Fatalf("exit code %d, output %q: want uid 0 of the joined namespace (host 100000)", code, out)
+	}
+}
+
+// TestExecUserNSWithHostNetNS: a container with its own user namespace
+// joins a network namespace the host made (as CNI does). Exec enters both:
+// the network namespace, which the container's user namespace does not
+// own, before the user namespace.
+func TestExecUserNSWithHostNetNS(t *testing.T) {
+	requireRoot(t)
+	holder := exec.Command("unshare", "--net", "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Skipf("needs unshare (util-linux): %v", err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	netNS := "/proc/" + strconv.Itoa(holder.Process.Pid) + "/ns/net"
+	eventually(t, "unshare to make its network namespace", func() bool {
+		a, _ := os.Readlink(netNS)
+		b, _ := os.Readlink("/proc/self/ns/net")
+		return a != "" && a != b
+	})
+	want, _ := os.Readlink(netNS)
+	r := newRuntime(t)
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	id, _, spec := startSleeper(t, r, func(s *specs.Spec) {
+		rl := runtime.DefaultSpec(true)
+		s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
+		s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+		setNamespacePath(s, specs.NetworkNamespace, netNS)
+	})
+	code, out := execOut(t, r, id, process(spec, "sh", "-c", "readlink /proc/self/ns/net; id -u"))
+	if f := strings.Fields(out); code != 0 || len(f) != 2 || f[0] != want || f[1] != "0" {
+		t.Fatalf("exit code %d, output %q: want network namespace %s and uid 0", code, out, want)
 	}
 }

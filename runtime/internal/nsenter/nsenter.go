@@ -29,8 +29,10 @@
 //     inherited namespace fds ("7,8,9"). It calls setns(fd, 0) on each in
 //     the order given and closes it. The parent puts the user namespace
 //     first: joining it gives the full capability set in it, which an
-//     unprivileged caller needs to join the namespaces it owns; and the
-//     mount namespace last, as the fds were opened from the host's view.
+//     unprivileged caller needs to join the namespaces it owns; but the
+//     namespaces it does not own (a host-made network namespace) before
+//     it, while the host's capabilities still hold; and the mount
+//     namespace last, as the fds were opened from the host's view.
 //     The parent leaves out namespaces this process is already in (setns
 //     into one's own user namespace fails with EINVAL). After joining a
 //     user namespace (NS_GET_NSTYPE tells), it switches to uid and gid 0

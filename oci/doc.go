@@ -155,9 +155,12 @@
 // make an OCI layout (docker 25+ archives also have one, and it wins over
 // their manifest.json, keeping the manifests' digests), else "manifest.json"
 // a docker archive. A tar file is read in place: one pass over its headers
-// records where each regular file (or hard link to one) starts; other entry
-// types are ignored; standard input and compressed tars are
-// first copied (decompressed) to tmp/load-*.
+// records where each regular file starts; a hard link, or a relative
+// symlink whose cleaned target is a file inside the archive (docker before
+// 25 stores a layer shared between images once and links the others to it,
+// "<id2>/layer.tar -> ../<id1>/layer.tar"), is that file under its own name;
+// absolute or escaping symlinks and other entry types are no file; standard
+// input and compressed tars are first copied (decompressed) to tmp/load-*.
 //
 //   - OCI layout: every index.json entry is an image; an entry naming an
 //     index (or a Docker manifest list, nested at most 4 deep) yields the

@@ -182,12 +182,14 @@
 //     a digest ("blobs/sha256/<hex>", "<hex>.json") must have that digest.
 //
 // Every image must have a name (or be the single image of the archive and
-// get one from --tag). Names, manifests and configs are checked and every
-// layer file is hashed against its descriptor before anything is written;
+// get one from --tag). Names, manifests and configs are checked (with
+// ingest.Check: diff_id count, layer media types, sha256 digests, layer
+// bound; for every image of the archive) and every layer file is hashed
+// against its descriptor before anything is written;
 // then each image goes through the same path as a pull (oci/ingest), which
 // checks the digests again while streaming and the diff_ids while unpacking.
-// So an archive that is not an image, truncated, missing a blob or holding a
-// wrong digest leaves the store as it was; a wrong diff_id leaves no ref to
+// So an archive that is not an image, truncated, missing a blob, holding a
+// wrong digest or a malformed image leaves the store as it was; a wrong diff_id leaves no ref to
 // that image (earlier images of the archive stay loaded), at most verified
 // layers for GC.
 //

@@ -359,3 +359,30 @@ func TestLoadHardLinkedBlob(t *testing.T) {
 		t.Errorf("diff_ids %v, want %v", g, w)
 	}
 }
+
+// TestLoadChecksAllImagesFirst loads a layout of a good image and a bad one
+// (its config has one diff_id for two layers): nothing may be stored, not
+// even the good image written before the bad one is reached.
+func TestLoadChecksAllImagesFirst(t *testing.T) {
+	good := testImage(t, true)
+	bad := testImage(t, true, tarOf(t, "b/", "", "b/f", "1"), tarOf(t, "c/", "", "c/f", "2"))
+	cf, err := bad.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.RootFS.DiffIDs = cf.RootFS.DiffIDs[:1]
+	if bad, err = mutate.ConfigFile(bad, cf); err != nil {
+		t.Fatal(err)
+	}
+	dir := makeLayout(t, []v1.Image{good, bad}, []string{"good:v1", "bad:v1"})
+	st := newStore(t)
+	got, err := Load(ctxT(t), st, dir)
+	if !errors.Is(err, oci.ErrMalformedManifest) {
+		t.Fatalf("Load = %v, want ErrMalformedManifest", err)
+	}
+	if len(got) != 0 {
+		t.Errorf("Load returned %d loaded images, want none", len(got))
+	}
+	storeIsEmpty(t, st)
+}

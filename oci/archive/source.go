@@ -80,7 +80,7 @@ func indexTar(f *os.File) (map[string]tarFile, error) {
 	}
 	files := map[string]tarFile{}
 	links := map[string]string{} // symlink name → cleaned target, resolved at the end
-	tr := tar.NewReader(f) // unbuffered: after Next, f is at the entry's content
+	tr := tar.NewReader(f)       // unbuffered: after Next, f is at the entry's content
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {

@@ -107,10 +107,8 @@ func Write(ctx context.Context, st *store.Store, img Image, open BlobOpener, opt
 		return nil, err
 	}
 	res.Descriptor = ispec.Descriptor{MediaType: mt, Digest: mdig, Size: int64(len(img.Manifest)), Platform: img.Platform}
-	for _, ref := range img.Refs {
-		if err := st.Tag(ref, res.Descriptor); err != nil {
-			return nil, err
-		}
+	if err := st.TagAll(img.Refs, res.Descriptor); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -24,7 +24,9 @@ import (
 // the auth transport never sends the registry's token to another host.
 //
 // Each break-off counts one attempt of backoff; after the last it fails
-// with an *oci.RetryError. The reader checks only the length: the caller
+// with an *oci.RetryError. A break-off after bytes arrived since the
+// previous one starts the count again: a large blob on a link that resets
+// every few minutes is fetched as long as every request makes progress. The reader checks only the length: the caller
 // verifies the digest.
 type blobReader struct {
 	// ctx is the layer fetch's: io.Reader has no context parameter, and a
@@ -37,7 +39,8 @@ type blobReader struct {
 
 	body     io.ReadCloser
 	off      int64 // bytes delivered to the caller
-	failures int   // break-offs so far
+	failures int   // break-offs in a row without progress
+	failOff  int64 // off at the last break-off
 	err      error // final: every later Read returns it
 }
 
@@ -133,7 +136,12 @@ func (b *blobReader) read(p []byte) (int, error) {
 }
 
 // fail counts a break-off and waits before the next attempt, or gives up.
+// The count restarts when the download advanced since the last break-off.
 func (b *blobReader) fail(err error) error {
+	if b.off > b.failOff {
+		b.failures = 0
+	}
+	b.failOff = b.off
 	b.failures++
 	if b.failures >= b.backoff.Attempts {
 		return &oci.RetryError{Attempts: b.failures, Err: err}

@@ -20,8 +20,11 @@ import (
 // body): it asks again with "Range: bytes=OFF-". A registry that ignores
 // Range and sends the whole blob (200) is read past the bytes already
 // delivered, so the reader's caller sees one unbroken stream either way.
-// Redirects (to storage holding the blob) are followed by http.Client;
-// the auth transport never sends the registry's token to another host.
+// Redirects (to storage holding the blob) are followed by http.Client
+// (at most 10). Storage never sees the registry's token: the auth
+// transport t adds Authorization only to requests for the registry's own
+// host:port, and it sets the header on its copy of each request, so
+// http.Client has none to carry over to the redirect.
 //
 // Each break-off counts one attempt of backoff; after the last it fails
 // with an *oci.RetryError. A break-off after bytes arrived since the
@@ -48,23 +51,8 @@ func newBlobReader(ctx context.Context, t http.RoundTripper, ref name.Digest, si
 	reg := ref.Context().Registry
 	// The auth transport chooses the scheme (https, or http after its ping).
 	url := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", reg.Scheme(), reg.RegistryStr(), ref.Context().RepositoryStr(), ref.DigestStr())
-	client := &http.Client{Transport: t, CheckRedirect: stripAuthOffHost}
+	client := &http.Client{Transport: t}
 	return &blobReader{ctx: ctx, client: client, url: url, size: size, backoff: b}
-}
-
-// stripAuthOffHost is the redirect policy for blobs: object storage must
-// never see the registry's token (presigned URLs also refuse a second
-// credential). The auth transport adds the token only for the registry's
-// host, and http.Client drops it for another host name; this also drops it
-// for the same name on another port, or a subdomain.
-func stripAuthOffHost(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
-		return errors.New("stopped after 10 redirects")
-	}
-	if req.URL.Host != via[0].URL.Host {
-		req.Header.Del("Authorization")
-	}
-	return nil
 }
 
 func (b *blobReader) Read(p []byte) (int, error) {

@@ -2,13 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/lamina-dev/lamina/oci/archive"
 	"github.com/lamina-dev/lamina/oci/store"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 func init() { register(newLoadCmd) }
@@ -35,11 +33,6 @@ found while unpacking, and then images loaded before it stay.`,
   lamina load -i multi.tar --platform linux/arm64`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if tag != "" {
-				if _, err := store.NormalizeRef(tag); err != nil {
-					return fmt.Errorf("--tag: %w", err)
-				}
-			}
 			st, err := store.Open(root)
 			if err != nil {
 				return err
@@ -48,10 +41,11 @@ found while unpacking, and then images loaded before it stay.`,
 				return fmt.Errorf("load: standard input is a terminal; give -i FILE or pipe an archive in")
 			}
 			out := cmd.OutOrStdout()
+			pr := newProgressSink(out)
 			opts := []archive.Option{
 				archive.WithStdin(cmd.InOrStdin()),
 				archive.WithTag(tag),
-				archive.WithProgress((&progressPrinter{w: out}).print),
+				archive.WithProgress(pr.print),
 				archive.WithWarn(func(m string) { fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", m) }),
 			}
 			if platform != "" {
@@ -62,6 +56,7 @@ found while unpacking, and then images loaded before it stay.`,
 				opts = append(opts, archive.WithPlatform(*p))
 			}
 			loaded, err := archive.Load(cmd.Context(), st, input, opts...)
+			pr.done()
 			for _, l := range loaded {
 				for _, r := range l.Refs {
 					fmt.Fprintf(out, "Loaded image: %s (%s)\n", r, l.Descriptor.Digest)
@@ -76,15 +71,4 @@ found while unpacking, and then images loaded before it stay.`,
 	f.StringVar(&tag, "tag", "", "name for the image of an archive that holds exactly one image")
 	f.StringVar(&platform, "platform", "", "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host)")
 	return cmd
-}
-
-// isTerminal reports whether s is a terminal, where an archive must not be
-// read from or written to.
-func isTerminal(s any) bool {
-	f, ok := s.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

@@ -42,9 +42,11 @@ func Load(ctx context.Context, st *store.Store, path string, opts ...Option) ([]
 		f(&o)
 	}
 	if o.tag != "" {
-		if _, err := store.NormalizeRef(o.tag); err != nil {
-			return nil, fmt.Errorf("load %s: tag: %w", path, err)
+		ref, err := store.NormalizeRef(o.tag)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: --tag: %w", path, err)
 		}
+		o.tag = ref
 	}
 	src, err := openSource(path, o.stdin, st.TempDir())
 	if err != nil {
@@ -126,7 +128,8 @@ func nameFromDocker(imgs []*image, entries []dockerEntry) error {
 	return nil
 }
 
-// nameImages applies tag and checks that every image has a name.
+// nameImages applies tag (normalised) and checks that every image has a
+// name.
 func nameImages(imgs []*image, tag string) error {
 	if len(imgs) == 0 {
 		return fmt.Errorf("read archive: %w: it holds no image", ErrNotArchive)
@@ -135,11 +138,7 @@ func nameImages(imgs []*image, tag string) error {
 		if len(imgs) != 1 {
 			return fmt.Errorf("tag %s: the archive holds %d images, --tag names one: %w", tag, len(imgs), ErrNoName)
 		}
-		ref, err := store.NormalizeRef(tag)
-		if err != nil {
-			return fmt.Errorf("tag: %w", err)
-		}
-		imgs[0].in.Refs = append(imgs[0].in.Refs, ref)
+		imgs[0].in.Refs = append(imgs[0].in.Refs, tag)
 	}
 	for _, im := range imgs {
 		if len(im.in.Refs) == 0 {

@@ -168,8 +168,10 @@
 //     index.json's descriptor as for a pull. Its name is the entry's
 //     "io.containerd.image.name" annotation if present, else its
 //     "org.opencontainers.image.ref.name", normalised like a user-typed ref
-//     (a bare "busybox" is index.docker.io/library/busybox:latest). An
-//     unnamed entry of a docker 25+ archive takes the RepoTags of the
+//     ("busybox:1.36" is index.docker.io/library/busybox:1.36) unless it is
+//     a bare tag: a ref.name without '/', ':' or '@' (skopeo's oci:DIR:v1,
+//     umoci and docker 25+ write just "v1" or "latest" there) names no
+//     repository, and the entry is unnamed. An unnamed entry of a docker 25+ archive takes the RepoTags of the
 //     manifest.json entry with the same config. When several entries carry
 //     the same name (one image per platform), the one whose descriptor
 //     platform matches keeps it and the others are not loaded.

@@ -22,7 +22,8 @@ as a tar (oci-archive), or a "docker save" tarball (including docker 25+ ones,
 which hold an OCI layout); tars may be gzip- or zstd-compressed. Images keep
 their names (docker RepoTags; OCI io.containerd.image.name or
 org.opencontainers.image.ref.name annotations), normalised as "lamina pull"
-does. Every blob digest and layer diff_id is verified. All images are checked
+does. A ref.name that is a bare tag ("v1", as skopeo oci:DIR:v1 and umoci
+write it) names no repository: such an image needs --tag. Every blob digest and layer diff_id is verified. All images are checked
 (names, manifests, configs, layer digests) before any is written, so an
 archive that is corrupt, truncated, misses a blob or holds a malformed image
 stores nothing; only a layer whose content does not match its diff_id is
@@ -30,6 +31,7 @@ found while unpacking, and then images loaded before it stay.`,
 		Example: `  lamina load -i busybox.tar                  # docker save / oci-archive
   docker save busybox | lamina load           # from standard input
   lamina load -i ./layout --tag demo:v1       # OCI layout with an unnamed image
+  umoci init --layout l && umoci new --image l:v1 && lamina load -i l --tag demo:v1
   lamina load -i multi.tar --platform linux/arm64`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

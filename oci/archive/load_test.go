@@ -155,8 +155,8 @@ func oldDockerSave(t *testing.T, img v1.Image, ref string) string {
 func docker25Save(t *testing.T, img v1.Image, ref string) string {
 	t.Helper()
 	dir := makeLayout(t, []v1.Image{img}, []string{"v1"})
-	// "v1" alone would normalise to .../library/v1:latest; docker 25
-	// also writes io.containerd.image.name, which wins. Here we drop both
+	// "v1" alone is a bare tag, no name; docker 25 also writes
+	// io.containerd.image.name, which names the image. Here we drop both
 	// so that the name must come from manifest.json.
 	idxPath := filepath.Join(dir, "index.json")
 	b, _ := os.ReadFile(idxPath)
@@ -191,7 +191,10 @@ func TestLoadNames(t *testing.T) {
 		want    []string // refs expected in the store
 		wantErr error
 	}{
-		{"short name normalised like docker", []v1.Image{img}, []string{"busybox"}, "", []string{"index.docker.io/library/busybox:latest"}, nil},
+		{"repository without tag normalised like docker", []v1.Image{img}, []string{"example.com/busybox"}, "", []string{"example.com/busybox:latest"}, nil},
+		{"short name with tag normalised like docker", []v1.Image{img}, []string{"busybox:1.36"}, "", []string{"index.docker.io/library/busybox:1.36"}, nil},
+		{"bare tag is no name", []v1.Image{img}, []string{"v1"}, "", nil, ErrNoName},
+		{"bare tag with --tag", []v1.Image{img}, []string{"latest"}, "demo:v1", []string{"index.docker.io/library/demo:v1"}, nil},
 		{"unnamed needs --tag", []v1.Image{img}, nil, "", nil, ErrNoName},
 		{"unnamed with --tag", []v1.Image{img}, nil, "demo:v2", []string{"index.docker.io/library/demo:v2"}, nil},
 		{"--tag adds to a named image", []v1.Image{img}, []string{"a:1"}, "b:2", []string{"index.docker.io/library/a:1", "index.docker.io/library/b:2"}, nil},

@@ -79,8 +79,9 @@ func indexTar(f *os.File) (map[string]tarFile, error) {
 		return nil, fmt.Errorf("index archive: %w", err)
 	}
 	files := map[string]tarFile{}
-	links := map[string]string{} // symlink name → cleaned target, resolved at the end
-	tr := tar.NewReader(f)       // unbuffered: after Next, f is at the entry's content
+	// symlink name → cleaned target, resolved at the end
+	links := map[string]string{}
+	tr := tar.NewReader(f) // unbuffered: after Next, f is at the entry's content
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {

@@ -155,9 +155,12 @@
 // make an OCI layout (docker 25+ archives also have one, and it wins over
 // their manifest.json, keeping the manifests' digests), else "manifest.json"
 // a docker archive. A tar file is read in place: one pass over its headers
-// records where each regular file (or hard link to one) starts; other entry
-// types are ignored; standard input and compressed tars are
-// first copied (decompressed) to tmp/load-*.
+// records where each regular file starts; a hard link, or a relative
+// symlink whose cleaned target is a file inside the archive (docker before
+// 25 stores a layer shared between images once and links the others to it,
+// "<id2>/layer.tar -> ../<id1>/layer.tar"), is that file under its own name;
+// absolute or escaping symlinks and other entry types are no file; standard
+// input and compressed tars are first copied (decompressed) to tmp/load-*.
 //
 //   - OCI layout: every index.json entry is an image; an entry naming an
 //     index (or a Docker manifest list, nested at most 4 deep) yields the
@@ -165,8 +168,10 @@
 //     index.json's descriptor as for a pull. Its name is the entry's
 //     "io.containerd.image.name" annotation if present, else its
 //     "org.opencontainers.image.ref.name", normalised like a user-typed ref
-//     (a bare "busybox" is index.docker.io/library/busybox:latest). An
-//     unnamed entry of a docker 25+ archive takes the RepoTags of the
+//     ("busybox:1.36" is index.docker.io/library/busybox:1.36) unless it is
+//     a bare tag: a ref.name without '/', ':' or '@' (skopeo's oci:DIR:v1,
+//     umoci and docker 25+ write just "v1" or "latest" there) names no
+//     repository, and the entry is unnamed. An unnamed entry of a docker 25+ archive takes the RepoTags of the
 //     manifest.json entry with the same config. When several entries carry
 //     the same name (one image per platform), the one whose descriptor
 //     platform matches keeps it and the others are not loaded.
@@ -179,12 +184,14 @@
 //     a digest ("blobs/sha256/<hex>", "<hex>.json") must have that digest.
 //
 // Every image must have a name (or be the single image of the archive and
-// get one from --tag). Names, manifests and configs are checked and every
-// layer file is hashed against its descriptor before anything is written;
+// get one from --tag). Names, manifests and configs are checked (with
+// ingest.Check: diff_id count, layer media types, sha256 digests, layer
+// bound; for every image of the archive) and every layer file is hashed
+// against its descriptor before anything is written;
 // then each image goes through the same path as a pull (oci/ingest), which
 // checks the digests again while streaming and the diff_ids while unpacking.
-// So an archive that is not an image, truncated, missing a blob or holding a
-// wrong digest leaves the store as it was; a wrong diff_id leaves no ref to
+// So an archive that is not an image, truncated, missing a blob, holding a
+// wrong digest or a malformed image leaves the store as it was; a wrong diff_id leaves no ref to
 // that image (earlier images of the archive stay loaded), at most verified
 // layers for GC.
 //

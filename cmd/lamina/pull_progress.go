@@ -21,10 +21,18 @@ type progressSink interface {
 // newProgressSink draws in place on a terminal, and prints one line per
 // event otherwise (a pipe, a log file, CI).
 func newProgressSink(w io.Writer) progressSink {
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if isTerminal(w) {
 		return &ttyProgress{w: w, now: time.Now}
 	}
 	return &progressPrinter{w: w}
+}
+
+// isTerminal reports whether s (a reader or writer) is a terminal: where
+// progress is drawn in place, and where an archive must not be read from
+// or written to.
+func isTerminal(s any) bool {
+	f, ok := s.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // shortDigest is the first 12 hex digits of a digest, as docker prints it.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/lamina-dev/lamina/oci"
@@ -116,19 +117,29 @@ func pickPlatforms(imgs []*image, want v1.Platform) ([]*image, error) {
 }
 
 // layoutRefs returns the normalised name of an index.json entry: its
-// containerd name if it has one, else its org.opencontainers.image.ref.name.
+// containerd name if it has one, else its org.opencontainers.image.ref.name
+// unless that is a bare tag. Skopeo (oci:DIR:v1), umoci and docker 25+ write
+// just the tag there ("v1", "latest"): a value without '/', ':' or '@' is
+// not taken as a repository name (docker would read "v1" as
+// index.docker.io/library/v1:latest), so such an entry is unnamed.
 func layoutRefs(ann map[string]string) ([]string, error) {
 	for _, k := range []string{annotationContainerdName, ispec.AnnotationRefName} {
-		if v := ann[k]; v != "" {
-			r, err := store.NormalizeRef(v)
-			if err != nil {
-				return nil, fmt.Errorf("read index.json: annotation %s: %w", k, err)
-			}
-			return []string{r}, nil
+		v := ann[k]
+		if v == "" || k == ispec.AnnotationRefName && isBareTag(v) {
+			continue
 		}
+		r, err := store.NormalizeRef(v)
+		if err != nil {
+			return nil, fmt.Errorf("read index.json: annotation %s: %w", k, err)
+		}
+		return []string{r}, nil
 	}
 	return nil, nil
 }
+
+// isBareTag reports whether a ref.name value is a tag alone, with no
+// repository: no '/', ':' or '@'.
+func isBareTag(v string) bool { return !strings.ContainsAny(v, "/:@") }
 
 // chooseManifest follows d down to an image manifest, choosing want's
 // platform from every index on the way. The platform is returned when an

@@ -26,9 +26,12 @@ type Loaded struct {
 // an OCI layout inside); tars may be gzip- or zstd-compressed. The format is
 // found from the content, never the name. Every image must end up with a
 // name: its own refs, or WithTag's for an archive of one image (else
-// ErrNoName). All names, manifests, configs and layer digests are checked
-// before anything is written, so an archive that is not readable, truncated,
-// misses a blob or has a blob with the wrong digest stores nothing; a layer
+// ErrNoName). All names, manifests, configs (ingest.Check, for every image)
+// and layer digests are checked before anything is written, so an archive
+// that is not readable, truncated, misses a blob, has a blob with the wrong
+// digest or an image that ingest.Write would refuse (diff_ids not matching
+// the layers, a layer media type or digest algorithm lamina does not
+// support, too many layers) stores nothing; a layer
 // whose diff_id is wrong is found while unpacking, and then that image gets
 // no ref (verified layers already published stay, unreferenced, for GC);
 // images of the archive loaded before it stay loaded and are returned with
@@ -39,9 +42,11 @@ func Load(ctx context.Context, st *store.Store, path string, opts ...Option) ([]
 		f(&o)
 	}
 	if o.tag != "" {
-		if _, err := store.NormalizeRef(o.tag); err != nil {
-			return nil, fmt.Errorf("load %s: tag: %w", path, err)
+		ref, err := store.NormalizeRef(o.tag)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: --tag: %w", path, err)
 		}
+		o.tag = ref
 	}
 	src, err := openSource(path, o.stdin, st.TempDir())
 	if err != nil {
@@ -54,6 +59,11 @@ func Load(ctx context.Context, st *store.Store, path string, opts ...Option) ([]
 	}
 	if err := nameImages(imgs, o.tag); err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	for _, im := range imgs {
+		if err := ingest.Check(im.in); err != nil {
+			return nil, fmt.Errorf("load %s: image %s: %w", path, digest.FromBytes(im.in.Manifest), err)
+		}
 	}
 	for _, im := range imgs {
 		if err := verifyLayers(ctx, src, im); err != nil {
@@ -118,7 +128,8 @@ func nameFromDocker(imgs []*image, entries []dockerEntry) error {
 	return nil
 }
 
-// nameImages applies tag and checks that every image has a name.
+// nameImages applies tag (normalised) and checks that every image has a
+// name.
 func nameImages(imgs []*image, tag string) error {
 	if len(imgs) == 0 {
 		return fmt.Errorf("read archive: %w: it holds no image", ErrNotArchive)
@@ -127,11 +138,7 @@ func nameImages(imgs []*image, tag string) error {
 		if len(imgs) != 1 {
 			return fmt.Errorf("tag %s: the archive holds %d images, --tag names one: %w", tag, len(imgs), ErrNoName)
 		}
-		ref, err := store.NormalizeRef(tag)
-		if err != nil {
-			return fmt.Errorf("tag: %w", err)
-		}
-		imgs[0].in.Refs = append(imgs[0].in.Refs, ref)
+		imgs[0].in.Refs = append(imgs[0].in.Refs, tag)
 	}
 	for _, im := range imgs {
 		if len(im.in.Refs) == 0 {

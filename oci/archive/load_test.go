@@ -155,8 +155,8 @@ func oldDockerSave(t *testing.T, img v1.Image, ref string) string {
 func docker25Save(t *testing.T, img v1.Image, ref string) string {
 	t.Helper()
 	dir := makeLayout(t, []v1.Image{img}, []string{"v1"})
-	// "v1" alone would normalise to .../library/v1:latest; docker 25
-	// also writes io.containerd.image.name, which wins. Here we drop both
+	// "v1" alone is a bare tag, no name; docker 25 also writes
+	// io.containerd.image.name, which names the image. Here we drop both
 	// so that the name must come from manifest.json.
 	idxPath := filepath.Join(dir, "index.json")
 	b, _ := os.ReadFile(idxPath)
@@ -191,7 +191,10 @@ func TestLoadNames(t *testing.T) {
 		want    []string // refs expected in the store
 		wantErr error
 	}{
-		{"short name normalised like docker", []v1.Image{img}, []string{"busybox"}, "", []string{"index.docker.io/library/busybox:latest"}, nil},
+		{"repository without tag normalised like docker", []v1.Image{img}, []string{"example.com/busybox"}, "", []string{"example.com/busybox:latest"}, nil},
+		{"short name with tag normalised like docker", []v1.Image{img}, []string{"busybox:1.36"}, "", []string{"index.docker.io/library/busybox:1.36"}, nil},
+		{"bare tag is no name", []v1.Image{img}, []string{"v1"}, "", nil, ErrNoName},
+		{"bare tag with --tag", []v1.Image{img}, []string{"latest"}, "demo:v1", []string{"index.docker.io/library/demo:v1"}, nil},
 		{"unnamed needs --tag", []v1.Image{img}, nil, "", nil, ErrNoName},
 		{"unnamed with --tag", []v1.Image{img}, nil, "demo:v2", []string{"index.docker.io/library/demo:v2"}, nil},
 		{"--tag adds to a named image", []v1.Image{img}, []string{"a:1"}, "b:2", []string{"index.docker.io/library/a:1", "index.docker.io/library/b:2"}, nil},
@@ -358,4 +361,31 @@ func TestLoadHardLinkedBlob(t *testing.T) {
 	if g, w := diffIDs(t, st, "links:v1"), imgDiffIDs(t, img); !slices.Equal(g, w) {
 		t.Errorf("diff_ids %v, want %v", g, w)
 	}
+}
+
+// TestLoadChecksAllImagesFirst loads a layout of a good image and a bad one
+// (its config has one diff_id for two layers): nothing may be stored, not
+// even the good image written before the bad one is reached.
+func TestLoadChecksAllImagesFirst(t *testing.T) {
+	good := testImage(t, true)
+	bad := testImage(t, true, tarOf(t, "b/", "", "b/f", "1"), tarOf(t, "c/", "", "c/f", "2"))
+	cf, err := bad.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.RootFS.DiffIDs = cf.RootFS.DiffIDs[:1]
+	if bad, err = mutate.ConfigFile(bad, cf); err != nil {
+		t.Fatal(err)
+	}
+	dir := makeLayout(t, []v1.Image{good, bad}, []string{"good:v1", "bad:v1"})
+	st := newStore(t)
+	got, err := Load(ctxT(t), st, dir)
+	if !errors.Is(err, oci.ErrMalformedManifest) {
+		t.Fatalf("Load = %v, want ErrMalformedManifest", err)
+	}
+	if len(got) != 0 {
+		t.Errorf("Load returned %d loaded images, want none", len(got))
+	}
+	storeIsEmpty(t, st)
 }

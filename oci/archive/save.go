@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // Format is an output format of Save.
@@ -148,9 +150,9 @@ func output(path string, format Format, stdout io.Writer, write func(sink) error
 			os.RemoveAll(tmp)
 			return err
 		}
-		if err := os.Rename(tmp, path); err != nil {
+		if err := publish(tmp, path); err != nil {
 			os.RemoveAll(tmp)
-			return fmt.Errorf("create output: %w", err)
+			return err
 		}
 		return nil
 	}
@@ -179,9 +181,23 @@ func output(path string, format Format, stdout io.Writer, write func(sink) error
 	if err := f.Close(); err != nil {
 		return fail(fmt.Errorf("write archive: %w", err))
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := publish(f.Name(), path); err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("create output: %w", err)
+		return err
+	}
+	return nil
+}
+
+// publish renames the complete output tmp to path, unless something
+// appeared at path since output checked: RENAME_NOREPLACE never replaces
+// it.
+func publish(tmp, path string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("create output: %s exists", path)
+	}
+	if err != nil {
+		return fmt.Errorf("create output: rename %s to %s: %w", tmp, path, err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -121,5 +122,36 @@ func TestSaveErrors(t *testing.T) {
 		if _, err := os.Lstat(out); err == nil {
 			t.Errorf("%s with a corrupt blob: %s was written", f, out)
 		}
+	}
+}
+
+// TestSaveOutputAppearsMeanwhile creates the output path while the archive
+// is being written: publishing must fail and leave what appeared untouched.
+func TestSaveOutputAppearsMeanwhile(t *testing.T) {
+	for _, f := range []Format{FormatOCI, FormatOCIArchive, FormatDockerArchive} {
+		t.Run(string(f), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "o")
+			err := output(out, f, nil, func(s sink) error {
+				if err := putBytes(s, "oci-layout", []byte("{}")); err != nil {
+					return err
+				}
+				if f == FormatOCI {
+					return os.Mkdir(out, 0o755)
+				}
+				return os.WriteFile(out, []byte("precious"), 0o644)
+			})
+			if err == nil || !strings.Contains(err.Error(), out+" exists") {
+				t.Fatalf("output = %v, want an error saying %s exists", err, out)
+			}
+			if f == FormatOCI {
+				if ents, err := os.ReadDir(out); err != nil || len(ents) != 0 {
+					t.Errorf("%s: entries %v, %v; want the empty directory kept", out, ents, err)
+				}
+				return
+			}
+			if b, err := os.ReadFile(out); err != nil || string(b) != "precious" {
+				t.Errorf("%s = %q, %v; want it untouched", out, b, err)
+			}
+		})
 	}
 }

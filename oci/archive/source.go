@@ -64,7 +64,11 @@ type tarSource struct {
 type tarFile struct{ off, size int64 }
 
 // indexTar reads every header of the tar file f. A later entry with the
-// same name replaces an earlier one, as when extracting. A truncated or
+// same name replaces an earlier one, as when extracting. A hard link, or a
+// relative symlink to a file inside the archive (docker before 25 writes a
+// layer shared with an earlier image as "<id2>/layer.tar ->
+// ../<id1>/layer.tar"), is that file under another name; a symlink that is
+// absolute, escapes the archive or points at nothing is no file. A truncated or
 // corrupt tar is an error wrapping ErrNotArchive.
 func indexTar(f *os.File) (map[string]tarFile, error) {
 	fi, err := f.Stat()
@@ -75,6 +79,8 @@ func indexTar(f *os.File) (map[string]tarFile, error) {
 		return nil, fmt.Errorf("index archive: %w", err)
 	}
 	files := map[string]tarFile{}
+	// symlink name → cleaned target, resolved at the end
+	links := map[string]string{}
 	tr := tar.NewReader(f) // unbuffered: after Next, f is at the entry's content
 	for {
 		h, err := tr.Next()
@@ -90,17 +96,28 @@ func indexTar(f *os.File) (map[string]tarFile, error) {
 		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
 		switch h.Typeflag {
 		case tar.TypeReg:
+			delete(links, name)
 		case tar.TypeDir, tar.TypeXGlobalHeader:
 			continue
 		case tar.TypeLink: // the content of an earlier file under another name
+			delete(links, name)
 			if t, ok := files[path.Clean(strings.TrimPrefix(h.Linkname, "./"))]; ok {
 				files[name] = t
 			} else {
 				delete(files, name)
 			}
 			continue
+		case tar.TypeSymlink: // docker < 25: <id2>/layer.tar -> ../<id1>/layer.tar
+			delete(files, name)
+			if t, ok := symlinkTarget(name, h.Linkname); ok {
+				links[name] = t
+			} else {
+				delete(links, name)
+			}
+			continue
 		default:
-			delete(files, name) // a symlink or other entry hides an earlier file
+			delete(files, name) // another entry type hides an earlier file
+			delete(links, name)
 			continue
 		}
 		off, err := f.Seek(0, io.SeekCurrent)
@@ -112,10 +129,47 @@ func indexTar(f *os.File) (map[string]tarFile, error) {
 		}
 		files[name] = tarFile{off: off, size: h.Size}
 	}
+	resolveSymlinks(files, links)
 	if len(files) == 0 {
 		return nil, fmt.Errorf("index archive: %w: no files", ErrNotArchive)
 	}
 	return files, nil
+}
+
+// maxSymlinkHops bounds a chain of symlinks inside an archive.
+const maxSymlinkHops = 8
+
+// symlinkTarget returns the archive name a symlink entry name -> target
+// points at: target must be relative and stay inside the archive once
+// joined to name's directory and cleaned.
+func symlinkTarget(name, target string) (string, bool) {
+	if target == "" || path.IsAbs(target) {
+		return "", false
+	}
+	t := path.Join(path.Dir(name), target)
+	if t == "." || t == ".." || strings.HasPrefix(t, "../") {
+		return "", false
+	}
+	return t, true
+}
+
+// resolveSymlinks gives each symlink of links the content of the file it
+// points at, following at most maxSymlinkHops links; a symlink whose target
+// is not a file of the archive stays absent.
+func resolveSymlinks(files map[string]tarFile, links map[string]string) {
+	for name, t := range links {
+		for hop := 0; hop < maxSymlinkHops; hop++ {
+			if tf, ok := files[t]; ok {
+				files[name] = tf
+				break
+			}
+			next, ok := links[t]
+			if !ok {
+				break
+			}
+			t = next
+		}
+	}
 }
 
 func (t *tarSource) open(name string) (io.ReadCloser, int64, error) {

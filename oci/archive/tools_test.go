@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,15 +149,19 @@ func TestLoadUmociImage(t *testing.T) {
 	tool(t, "umoci", "insert", "--image", lay+":v1", "--opaque", filepath.Join(src, "opt2"), "/opt")
 
 	st := newStore(t)
+	// umoci's ref.name "v1" is a bare tag, not a name: --tag is needed.
+	if _, err := Load(ctxT(t), st, lay); !errors.Is(err, ErrNoName) {
+		t.Fatalf("Load without --tag: %v, want ErrNoName", err)
+	}
 	loaded, err := Load(ctxT(t), st, lay, WithTag("localhost/umoci/built:v1"))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	// umoci's tag "v1" is a bare name, read as docker reads it.
-	for _, r := range []string{"v1", "localhost/umoci/built:v1"} {
-		if _, err := st.Resolve(r); err != nil {
-			t.Errorf("resolve %s: %v (loaded %+v)", r, err, loaded)
-		}
+	if _, err := st.Resolve("localhost/umoci/built:v1"); err != nil {
+		t.Errorf("resolve localhost/umoci/built:v1: %v (loaded %+v)", err, loaded)
+	}
+	if imgs, _ := st.Images(); len(imgs) != 1 {
+		t.Errorf("store refs %v, want only the --tag one", imgs)
 	}
 	dirs, _, err := st.LayerDirs(loaded[0].Descriptor.Digest)
 	if err != nil || len(dirs) != 4 {

@@ -37,7 +37,7 @@ type Result struct {
 }
 
 // Write stores img in st, reading layers through open, and points every
-// ref of img.Refs at it. It holds the store's shared lock throughout, so a
+// ref of img.Refs at it. It first makes Check's checks. It holds the store's shared lock throughout, so a
 // concurrent GC cannot remove what it writes before the refs exist. Errors
 // wrap oci.ErrDigestMismatch, oci.ErrUnsupportedMediaType,
 // oci.ErrMalformedManifest, oci.ErrMalformedLayer, oci.ErrUnsafePath or
@@ -47,21 +47,11 @@ func Write(ctx context.Context, st *store.Store, img Image, open BlobOpener, opt
 	for _, f := range opts {
 		f(&o)
 	}
-	m, mt, err := ParseManifest(img.Manifest)
+	c, err := check(img)
 	if err != nil {
 		return nil, err
 	}
-	if got := digest.FromBytes(img.Config); got != m.Config.Digest {
-		return nil, &oci.DigestError{What: "config", Want: m.Config.Digest.String(), Got: got.String()}
-	}
-	var cfg ispec.Image
-	if err := json.Unmarshal(img.Config, &cfg); err != nil {
-		return nil, fmt.Errorf("parse config: %w: %v", oci.ErrMalformedManifest, err)
-	}
-	comps, err := checkLayers(m, &cfg)
-	if err != nil {
-		return nil, err
-	}
+	m, mt, cfg, comps := c.manifest, c.mediaType, &c.config, c.comps
 
 	unlock, err := st.LockShared()
 	if err != nil {
@@ -117,12 +107,49 @@ func Write(ctx context.Context, st *store.Store, img Image, open BlobOpener, opt
 		return nil, err
 	}
 	res.Descriptor = ispec.Descriptor{MediaType: mt, Digest: mdig, Size: int64(len(img.Manifest)), Platform: img.Platform}
-	for _, ref := range img.Refs {
-		if err := st.Tag(ref, res.Descriptor); err != nil {
-			return nil, err
-		}
+	if err := st.TagAll(img.Refs, res.Descriptor); err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// Check runs every check Write makes on img before it writes anything:
+// the manifest (ParseManifest: media type, bounds such as oci.MaxLayers,
+// digests), the config's digest and JSON, one sha256 diff_id per layer and
+// a supported media type and sha256 digest for every layer. A caller
+// writing several images (oci/archive's Load) checks them all first, so
+// that a malformed image stores nothing of the others. Errors wrap
+// oci.ErrDigestMismatch, oci.ErrUnsupportedMediaType,
+// oci.ErrMalformedManifest or oci.ErrTooLarge.
+func Check(img Image) error {
+	_, err := check(img)
+	return err
+}
+
+// checked is an image that passed check, parsed.
+type checked struct {
+	manifest  *ispec.Manifest
+	mediaType string
+	config    ispec.Image
+	comps     []layer.Compression // each layer's compression
+}
+
+func check(img Image) (*checked, error) {
+	m, mt, err := ParseManifest(img.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	if got := digest.FromBytes(img.Config); got != m.Config.Digest {
+		return nil, &oci.DigestError{What: "config", Want: m.Config.Digest.String(), Got: got.String()}
+	}
+	c := &checked{manifest: m, mediaType: mt}
+	if err := json.Unmarshal(img.Config, &c.config); err != nil {
+		return nil, fmt.Errorf("parse config: %w: %v", oci.ErrMalformedManifest, err)
+	}
+	if c.comps, err = checkLayers(m, &c.config); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // ParseManifest checks that raw is an OCI or Docker schema 2 image manifest

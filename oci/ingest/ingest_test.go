@@ -159,3 +159,29 @@ func TestParseManifestBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteTagsAllOrNone gives Write two refs of which the second cannot be
+// recorded: the first must not be left pointing at the image.
+func TestWriteTagsAllOrNone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := store.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, nil)
+	img := Image{Manifest: f.manifest, Config: f.config, Refs: []string{"example.com/ok:1", "Not A Ref!"}}
+	if _, err := Write(ctx, st, img, f.open(f.layer)); err == nil {
+		t.Fatal("Write with an invalid second ref succeeded")
+	}
+	if imgs, err := st.Images(); err != nil || len(imgs) != 0 {
+		t.Errorf("images = %v, %v; want none", imgs, err)
+	}
+	img.Refs = []string{"example.com/ok:1", "example.com/ok:2"}
+	if _, err := Write(ctx, st, img, f.open(f.layer)); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if imgs, err := st.Images(); err != nil || len(imgs) != 2 {
+		t.Errorf("images = %v, %v; want both refs", imgs, err)
+	}
+}

@@ -20,11 +20,16 @@ import (
 // body): it asks again with "Range: bytes=OFF-". A registry that ignores
 // Range and sends the whole blob (200) is read past the bytes already
 // delivered, so the reader's caller sees one unbroken stream either way.
-// Redirects (to storage holding the blob) are followed by http.Client;
-// the auth transport never sends the registry's token to another host.
+// Redirects (to storage holding the blob) are followed by http.Client
+// (at most 10). Storage never sees the registry's token: the auth
+// transport t adds Authorization only to requests for the registry's own
+// host:port, and it sets the header on its copy of each request, so
+// http.Client has none to carry over to the redirect.
 //
 // Each break-off counts one attempt of backoff; after the last it fails
-// with an *oci.RetryError. The reader checks only the length: the caller
+// with an *oci.RetryError. A break-off after bytes arrived since the
+// previous one starts the count again: a large blob on a link that resets
+// every few minutes is fetched as long as every request makes progress. The reader checks only the length: the caller
 // verifies the digest.
 type blobReader struct {
 	// ctx is the layer fetch's: io.Reader has no context parameter, and a
@@ -37,7 +42,8 @@ type blobReader struct {
 
 	body     io.ReadCloser
 	off      int64 // bytes delivered to the caller
-	failures int   // break-offs so far
+	failures int   // break-offs in a row without progress
+	failOff  int64 // off at the last break-off
 	err      error // final: every later Read returns it
 }
 
@@ -45,23 +51,8 @@ func newBlobReader(ctx context.Context, t http.RoundTripper, ref name.Digest, si
 	reg := ref.Context().Registry
 	// The auth transport chooses the scheme (https, or http after its ping).
 	url := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", reg.Scheme(), reg.RegistryStr(), ref.Context().RepositoryStr(), ref.DigestStr())
-	client := &http.Client{Transport: t, CheckRedirect: stripAuthOffHost}
+	client := &http.Client{Transport: t}
 	return &blobReader{ctx: ctx, client: client, url: url, size: size, backoff: b}
-}
-
-// stripAuthOffHost is the redirect policy for blobs: object storage must
-// never see the registry's token (presigned URLs also refuse a second
-// credential). The auth transport adds the token only for the registry's
-// host, and http.Client drops it for another host name; this also drops it
-// for the same name on another port, or a subdomain.
-func stripAuthOffHost(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
-		return errors.New("stopped after 10 redirects")
-	}
-	if req.URL.Host != via[0].URL.Host {
-		req.Header.Del("Authorization")
-	}
-	return nil
 }
 
 func (b *blobReader) Read(p []byte) (int, error) {
@@ -133,7 +124,12 @@ func (b *blobReader) read(p []byte) (int, error) {
 }
 
 // fail counts a break-off and waits before the next attempt, or gives up.
+// The count restarts when the download advanced since the last break-off.
 func (b *blobReader) fail(err error) error {
+	if b.off > b.failOff {
+		b.failures = 0
+	}
+	b.failOff = b.off
 	b.failures++
 	if b.failures >= b.backoff.Attempts {
 		return &oci.RetryError{Attempts: b.failures, Err: err}

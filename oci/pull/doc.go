@@ -44,7 +44,8 @@
 // breaks off, blobReader asks again with "Range: bytes=N-" and continues
 // the same stream; a registry that ignores Range (200) is read past the N
 // bytes already delivered. Each break-off counts one attempt of the same
-// Backoff. Redirects (302/307 to object storage) are followed. Nothing is
+// Backoff; a break-off after new bytes arrived starts the count again, so
+// only break-offs in a row without progress exhaust it. Redirects (302/307 to object storage) are followed. Nothing is
 // visible in the store until the blob digest and the diff_id both match:
 // the blob and the layer directory are written under tmp/ and renamed in.
 //

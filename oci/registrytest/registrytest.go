@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,38 +22,75 @@ import (
 const Binary = "/usr/bin/docker-registry"
 
 // Start runs the registry until the test ends and returns its host:port.
-// It skips the test when the server is not installed.
+// It skips the test when the server is not installed, and fails it at once,
+// with the server's output, when the server exits before answering.
 func Start(t testing.TB) string {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Skip("docker-registry is not installed (scripts/setup.sh installs it)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := serve(t, Binary)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return addr
+}
+
+// serve runs bin as a registry on a free loopback port until the test ends.
+func serve(t testing.TB, bin string) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("start registry: %w", err)
 	}
 	addr := l.Addr().String()
 	l.Close()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+		return "", fmt.Errorf("start registry: %w", err)
 	}
-	cmd := exec.Command(Binary, "serve", filepath.Join(dir, "config.yml"))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return "", fmt.Errorf("start registry: %w", err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	deadline := time.After(10 * time.Second)
+	for {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			return addr
+			return addr, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry did not start: %v\n%s", err, logs.String())
+		select {
+		case werr := <-exited:
+			exited <- werr // for the cleanup
+			return "", fmt.Errorf("start registry: %s exited before answering (%v):\n%s", bin, werr, logs.String())
+		case <-deadline:
+			return "", fmt.Errorf("start registry: %s did not answer in 10s: %v\n%s", bin, err, logs.String())
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// syncBuffer collects the server's output; it is written by exec's copying
+// goroutines while the test may read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

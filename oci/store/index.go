@@ -144,8 +144,25 @@ func (s *Store) Resolve(ref string) (Image, error) {
 // Tag points ref at the manifest desc. The manifest, its config and all its
 // layers must already be in the store.
 func (s *Store) Tag(ref string, desc ispec.Descriptor) error {
+	return s.TagAll([]string{ref}, desc)
+}
+
+// TagAll points every ref of refs at the manifest desc in one update of
+// index.json: either all refs are recorded or, on error, none is. Each ref
+// must parse as an image reference (the store records refs as NormalizeRef
+// returns them). The manifest, its config and all its layers must already
+// be in the store.
+func (s *Store) TagAll(refs []string, desc ispec.Descriptor) error {
+	for _, ref := range refs {
+		if _, err := name.ParseReference(ref); err != nil {
+			return fmt.Errorf("tag %q: %w", ref, err)
+		}
+	}
 	if !s.HasBlob(desc.Digest) {
-		return fmt.Errorf("tag %s: manifest %s is not stored", ref, desc.Digest)
+		return fmt.Errorf("tag %s: manifest %s is not stored", strings.Join(refs, ", "), desc.Digest)
+	}
+	if len(refs) == 0 {
+		return nil
 	}
 	un, err := s.lockIndex()
 	if err != nil {
@@ -156,20 +173,27 @@ func (s *Store) Tag(ref string, desc ispec.Descriptor) error {
 	if err != nil {
 		return err
 	}
-	d := desc
-	d.Annotations = map[string]string{ispec.AnnotationRefName: ref}
-	for k, v := range desc.Annotations {
-		if k != ispec.AnnotationRefName {
-			d.Annotations[k] = v
-		}
+	tagged := map[string]bool{}
+	for _, ref := range refs {
+		tagged[ref] = true
 	}
 	kept := idx.Manifests[:0]
 	for _, m := range idx.Manifests {
-		if refOf(m) != ref {
+		if !tagged[refOf(m)] {
 			kept = append(kept, m)
 		}
 	}
-	idx.Manifests = append(kept, d)
+	for ref := range tagged {
+		d := desc
+		d.Annotations = map[string]string{ispec.AnnotationRefName: ref}
+		for k, v := range desc.Annotations {
+			if k != ispec.AnnotationRefName {
+				d.Annotations[k] = v
+			}
+		}
+		kept = append(kept, d)
+	}
+	idx.Manifests = kept
 	return s.writeIndex(idx)
 }
 

@@ -407,6 +407,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts ...CreateO
 		CgroupPaths:   cgPaths,
 		Hooks:         spec.Hooks,
 		Seccomp:       spec.Linux.Seccomp,
+		Process:       spec.Process,
 	}
 	if err := writeRecord(dir, rec); err != nil {
 		return nil, fmt.Errorf("write state: %w", err)

@@ -47,8 +47,10 @@
 //     ticks since boot, from /proc/PID/stat) and "cgroupPaths" (controller
 //     name, or "" for the v2 hierarchy, to the absolute cgroup directory)
 //     and "hooks" (config.json's hooks at Create, runtime-spec JSON; Start
-//     and Delete run poststart and poststop from here) and "seccomp"
-//     (config.json's linux.seccomp at Create; Exec loads it from here).
+//     and Delete run poststart and poststop from here), "seccomp"
+//     (config.json's linux.seccomp at Create; Exec loads it from here) and
+//     "process" (config.json's process at Create; "lamina exec" starts
+//     from it).
 //   - exec.fifo (0600): a named pipe that exists from Create until Start,
 //     owned by the host ids of the container's root when it has a new or
 //     joined user namespace. Init holds it open O_RDWR. After Start's byte, init

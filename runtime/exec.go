@@ -276,13 +276,17 @@ func closeFiles(fs []*os.File) {
 	}
 }
 
-// Config returns the config.json of container id, read from its bundle
-// now ("lamina exec" builds a process from its process section).
-func (r *Runtime) Config(id string) (*specs.Spec, error) {
+// Process returns container id's process as config.json had it at
+// Create (state.json keeps it): "lamina exec" starts from it, as runc
+// exec does, whatever the bundle holds now.
+func (r *Runtime) Process(id string) (*specs.Process, error) {
 	l, rec, err := r.lock(id, false)
 	if err != nil {
 		return nil, err
 	}
 	defer l.unlock()
-	return LoadBundle(rec.Bundle)
+	if rec.Process == nil {
+		return nil, fmt.Errorf("%s: state.json has no process (made by an older lamina); use --process", id)
+	}
+	return rec.Process, nil
 }

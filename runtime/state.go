@@ -46,6 +46,9 @@ type record struct {
 	// Seccomp is config.json's linux.seccomp at Create: Exec loads it
 	// for every process it starts, whatever the bundle says since.
 	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
+	// Process is config.json's process at Create: the base of a process
+	// "lamina exec" starts with flags.
+	Process *specs.Process `json:"process,omitempty"`
 }
 
 // checkID accepts 1 to 1000 bytes of [A-Za-z0-9_.+-], not starting with

@@ -161,14 +161,10 @@ func (f *execFlags) buildProcess(fs *pflag.FlagSet, rt *runtime.Runtime, id stri
 	if len(args) == 0 {
 		return nil, errors.New("exec: COMMAND is required without --process")
 	}
-	spec, err := rt.Config(id)
+	p, err := rt.Process(id)
 	if err != nil {
 		return nil, err
 	}
-	if spec.Process == nil {
-		return nil, errors.New("exec: config.json has no process section to start from; use --process")
-	}
-	p := spec.Process
 	p.Terminal = f.tty
 	p.ConsoleSize = nil
 	p.Args = args

@@ -90,6 +90,22 @@ func TestCLIExec(t *testing.T) {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 
+	// exec starts from the process Create read: the bundle's config.json
+	// may be gone by now (runc exec does not need it either).
+	stateOut, err := lamina(ctx, root, "state", "e1").Output()
+	var st struct{ Bundle string }
+	if err != nil || json.Unmarshal(stateOut, &st) != nil || st.Bundle == "" {
+		t.Fatalf("state: %v: %s", err, stateOut)
+	}
+	if err := os.Rename(filepath.Join(st.Bundle, "config.json"), filepath.Join(st.Bundle, "config.json.away")); err != nil {
+		t.Fatal(err)
+	}
+	out, err = lamina(ctx, root, "exec", "e1", "sh", "-c", "echo without-bundle").CombinedOutput()
+	os.Rename(filepath.Join(st.Bundle, "config.json.away"), filepath.Join(st.Bundle, "config.json"))
+	if err != nil || strings.TrimSpace(string(out)) != "without-bundle" {
+		t.Errorf("exec with config.json gone: %v: %q", err, out)
+	}
+
 	// -t in the foreground: lamina relays the pty to its stdout (stdin
 	// is not a terminal here) and passes the exit code on.
 	out, err = lamina(ctx, root, "exec", "-t", "e1", "sh", "-c", "tty; test -t 1 && echo isatty; exit 4").CombinedOutput()

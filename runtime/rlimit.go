@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"syscall"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -43,15 +44,30 @@ func raiseRlimits(rls []specs.POSIXRlimit) error {
 }
 
 // execWithRlimits sets rls and execs argv0. It returns only on error.
+// Nothing is allocated between the limits and the exec: under an
+// RLIMIT_AS below the Go runtime's virtual size, growing the heap fails
+// ("fatal error: runtime: out of memory"), and syscall.Exec allocates the
+// C strings, so the exec is a raw execve of arrays built beforehand.
 func execWithRlimits(argv0 string, argv, env []string, rls []specs.POSIXRlimit) error {
+	argv0p, err := syscall.BytePtrFromString(argv0)
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", argv0, err)
+	}
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", argv0, err)
+	}
+	envp, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", argv0, err)
+	}
 	for _, rl := range rls {
 		n, _ := rlimitNumber(rl.Type)
 		if err := syscall.Setrlimit(n, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
 			return fmt.Errorf("process.rlimits %s=%d:%d: %w", rl.Type, rl.Soft, rl.Hard, err)
 		}
 	}
-	if err := syscall.Exec(argv0, argv, env); err != nil {
-		return fmt.Errorf("exec %s: %w", argv0, err)
-	}
-	return nil
+	_, _, errno := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(argv0p)),
+		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
+	return fmt.Errorf("exec %s: %w", argv0, errno)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"os"
@@ -141,17 +140,5 @@ func TestCLIExecSignal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	startCLIContainer(ctx, t, root, "e2")
-	c := lamina(ctx, root, "exec", "e2", "sh", "-c", `trap "exit 7" TERM; echo ready; sleep 30 & wait`)
-	stdout, _ := c.StdoutPipe()
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	if line != "ready\n" {
-		t.Fatalf("first line %q", line)
-	}
-	c.Process.Signal(syscall.SIGTERM)
-	if code := exitCode(c.Wait()); code != 7 {
-		t.Fatalf("exit code %d, want 7 (SIGTERM forwarded to the trap)", code)
-	}
+	wantTermForwarded(t, lamina(ctx, root, "exec", "e2", "sh", "-c", `trap "exit 7" TERM; echo ready; sleep 30 & wait`))
 }

@@ -236,7 +236,14 @@ func TestCLIRunSignal(t *testing.T) {
 	b := cliBundle(t, root, []string{"sh", "-c", `trap "exit 7" TERM; echo ready; sleep 30 & wait`})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c := lamina(ctx, root, "run", "--bundle", b, "c3")
+	wantTermForwarded(t, lamina(ctx, root, "run", "--bundle", b, "c3"))
+}
+
+// wantTermForwarded starts c, a lamina command running `trap "exit 7"
+// TERM; echo ready; ...` in a container, waits for "ready", sends lamina
+// SIGTERM and checks that the container's process got it (exit code 7).
+func wantTermForwarded(t *testing.T, c *exec.Cmd) {
+	t.Helper()
 	stdout, _ := c.StdoutPipe()
 	if err := c.Start(); err != nil {
 		t.Fatal(err)

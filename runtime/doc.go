@@ -13,7 +13,7 @@
 // checks a spec against what is implemented: every problem is a
 // *ConfigError naming the JSON field ("root.path",
 // "linux.namespaces[3].type"); a request for a feature that is not
-// implemented yet (joining a mount namespace by path, seccomp notify, ...)
+// implemented yet (seccomp notify, a memory policy, ...)
 // wraps ErrUnsupported and is never ignored.
 //
 // Status is never stored. It is derived every time from the init process:
@@ -187,8 +187,11 @@
 // the runtime that it waits for, runs Init as above. Create otherwise uses
 // Cloneflags, one process fewer. The constructor's environment adds the
 // _LAMINA_NSENTER* variables to _LAMINA_INIT_FD. A joined cgroup namespace is not
-// unshared again. Joining a mount namespace by path is refused: the rootfs
-// setup would pivot_root every process of that namespace.
+// unshared again. In a joined mount namespace, which its other processes
+// share, the rootfs setup leaves / and the rootfs's parent alone, makes
+// its rootfs bind private and chroots instead of pivot_root (which would
+// move every process's root); the container's mounts stay in that
+// namespace after it is deleted.
 //
 // # Exec
 //
@@ -324,7 +327,7 @@
 //
 // # Not implemented yet
 //
-// Joining a mount namespace by path, seccomp notify (SCMP_ACT_NOTIFY,
+// Seccomp notify (SCMP_ACT_NOTIFY,
 // listenerPath) and the ENOSYS answer runc adds for syscalls newer than the
 // profile, systemd cgroups, id-mapped mounts, AppArmor and SELinux labels
 // (accepted and not applied).

@@ -13,8 +13,7 @@ import (
 
 // TestFeaturesMatchValidate checks that Features tells the truth: every
 // namespace and capability it lists passes Validate, and what it leaves
-// out (joining a mount namespace, seccomp notify, ...) is rejected as
-// unsupported.
+// out (seccomp notify, a memory policy, ...) is rejected as unsupported.
 func TestFeaturesMatchValidate(t *testing.T) {
 	f := runtime.Features()
 	bundle := t.TempDir()
@@ -47,13 +46,6 @@ func TestFeaturesMatchValidate(t *testing.T) {
 		t.Errorf("listed capabilities rejected: %v", err)
 	}
 	for name, edit := range map[string]func(*specs.Spec){
-		"mount namespace path": func(s *specs.Spec) {
-			for i := range s.Linux.Namespaces {
-				if s.Linux.Namespaces[i].Type == specs.MountNamespace {
-					s.Linux.Namespaces[i].Path = "/proc/self/ns/mnt"
-				}
-			}
-		},
 		"seccomp notify": func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActNotify} },
 		"memory policy": func(s *specs.Spec) {
 			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolInterleave, Nodes: "0"}

@@ -176,7 +176,9 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 	fail := func(err error) (*prepared, error) { unix.Close(fifo); return nil, err }
 	// In a user namespace, new or inherited, device nodes cannot be made.
 	userns := hasNamespace(s, specs.UserNamespace) || userns.RunningInUserNS()
-	if err := prepareRootfs(s, ic.Rootfs, userns); err != nil {
+	// A joined mount namespace is shared with its other processes.
+	sharedMnt := joinsNamespace(s.Linux, specs.MountNamespace)
+	if err := prepareRootfs(s, ic.Rootfs, userns, sharedMnt); err != nil {
 		return fail(err)
 	}
 	if hasHooks(s.Hooks, hookPrestart, hookCreateRuntime) {
@@ -189,7 +191,7 @@ func setup(ic *initConfig, createRuntimeHooks func() error) (*prepared, error) {
 	if err := runHooks(context.Background(), s.Hooks, ic.State, specs.StateCreating, hookCreateContainer); err != nil {
 		return fail(err)
 	}
-	if err := switchRoot(ic.Rootfs, ic.NoPivot); err != nil {
+	if err := switchRoot(ic.Rootfs, ic.NoPivot, sharedMnt); err != nil {
 		return fail(err)
 	}
 	if err := applyRootPropagation(s); err != nil {

@@ -43,11 +43,6 @@ func validateNamespacePaths(l *specs.Linux) error {
 			continue
 		}
 		f := fmt.Sprintf("linux.namespaces[%d].path", i)
-		if ns.Type == specs.MountNamespace {
-			// The rootfs setup (rslave /, pivot_root) would change the
-			// root of every process in the joined namespace.
-			return unsupported(f, "joining an existing mount namespace")
-		}
 		nf, err := openNamespace(f, ns.Path, ns.Type)
 		if err != nil {
 			return err

@@ -90,9 +90,6 @@ func TestValidateNamespacePaths(t *testing.T) {
 		{name: "wrong type", field: "linux.namespaces[1].path", edit: func(s *specs.Spec) {
 			setNamespacePath(s, specs.NetworkNamespace, "/proc/self/ns/uts")
 		}},
-		{name: "mount namespace", field: "linux.namespaces[4].path", unsupported: true, edit: func(s *specs.Spec) {
-			setNamespacePath(s, specs.MountNamespace, "/proc/self/ns/mnt")
-		}},
 		{name: "offsets without a time namespace", field: "linux.timeOffsets", edit: func(s *specs.Spec) {
 			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 1}}
 		}},
@@ -210,5 +207,38 @@ func TestExecUserNSWithHostNetNS(t *testing.T) {
 	code, out := execOut(t, r, id, process(spec, "sh", "-c", "readlink /proc/self/ns/net; id -u"))
 	if f := strings.Fields(out); code != 0 || len(f) != 2 || f[0] != want || f[1] != "0" {
 		t.Fatalf("exit code %d, output %q: want network namespace %s and uid 0", code, out, want)
+	}
+}
+
+// TestCreateJoinMountNamespace joins a mount namespace made by another
+// process: the container runs in its rootfs (chroot), while the joined
+// namespace's own processes keep their root, and the container's mounts
+// stay out of the host's mount table.
+func TestCreateJoinMountNamespace(t *testing.T) {
+	requireRoot(t)
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Skipf("needs unshare (util-linux): %v", err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	proc := "/proc/" + strconv.Itoa(holder.Process.Pid)
+	eventually(t, "unshare to make its mount namespace", func() bool {
+		a, _ := os.Readlink(proc + "/ns/mnt")
+		b, _ := os.Readlink("/proc/self/ns/mnt")
+		return a != "" && a != b
+	})
+	want, _ := os.Readlink(proc + "/ns/mnt")
+	code, out := run(t, []string{"sh", "-c", "readlink /proc/self/ns/mnt; cat /marker 2>/dev/null || ls /bin/busybox"}, func(s *specs.Spec) {
+		setNamespacePath(s, specs.MountNamespace, proc+"/ns/mnt")
+	})
+	if f := strings.Fields(out); code != 0 || len(f) < 2 || f[0] != want || f[1] != "/bin/busybox" {
+		t.Fatalf("exit code %d, output %q: want mount namespace %s and the rootfs", code, out, want)
+	}
+	if root, _ := os.Readlink(proc + "/root"); root != "/" {
+		t.Errorf("the joined namespace's process has root %q now, want /", root)
+	}
+	host, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(host), "/TestCreateJoinMountNamespace") {
+		t.Errorf("the container's mounts reached the host:\n%s", host)
 	}
 }

@@ -90,24 +90,36 @@ func lockedFlags(path string) uintptr {
 // prepareRootfs does every mount of the container inside the new mount
 // namespace, before the root switch: the propagation of /, the rootfs
 // bind mount, config mounts, and /dev.
-func prepareRootfs(s *specs.Spec, rootfs string, userns bool) error {
-	// / takes linux.rootfsPropagation now (so that bind mounts of shared
-	// host mounts stay in their peer groups), except an unbindable one,
-	// which would refuse the rootfs bind below: that one, like the
-	// default, starts as rslave. applyRootPropagation sets the asked
-	// propagation on the new root after the switch.
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p := s.Linux.RootfsPropagation; p != "" && propagationFlags[p]&unix.MS_UNBINDABLE == 0 {
-		prop = propagationFlags[p]
-	}
-	if err := mount("", "/", "", prop, ""); err != nil {
-		return fmt.Errorf("set propagation of /: %w", err)
-	}
-	if err := privateParentMount(rootfs); err != nil {
-		return err
+//
+// In a joined mount namespace (shared is set) the namespace's other
+// processes keep their view: / and the rootfs's parent keep their
+// propagation, and the rootfs bind is made private at once, so that the
+// container's own mounts, made below it, stay out of their sight.
+func prepareRootfs(s *specs.Spec, rootfs string, userns, shared bool) error {
+	if !shared {
+		// / takes linux.rootfsPropagation now (so that bind mounts of
+		// shared host mounts stay in their peer groups), except an
+		// unbindable one, which would refuse the rootfs bind below: that
+		// one, like the default, starts as rslave. applyRootPropagation
+		// sets the asked propagation on the new root after the switch.
+		prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+		if p := s.Linux.RootfsPropagation; p != "" && propagationFlags[p]&unix.MS_UNBINDABLE == 0 {
+			prop = propagationFlags[p]
+		}
+		if err := mount("", "/", "", prop, ""); err != nil {
+			return fmt.Errorf("set propagation of /: %w", err)
+		}
+		if err := privateParentMount(rootfs); err != nil {
+			return err
+		}
 	}
 	if err := mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs: %w", err)
+	}
+	if shared {
+		if err := mount("", rootfs, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("make the rootfs bind private: %w", err)
+		}
 	}
 	devBound := false
 	for i, m := range s.Mounts {
@@ -350,9 +362,20 @@ func setupDev(rootfs string, devices []specs.LinuxDevice, userns bool) error {
 
 // switchRoot makes rootfs the root: pivot_root(".", ".") and a lazy
 // unmount of the old root stacked on top, or with noPivot, MS_MOVE onto /
-// and chroot after detaching every mount outside rootfs.
-func switchRoot(rootfs string, noPivot bool) error {
-	if noPivot {
+// and chroot after detaching every mount outside rootfs. In a joined
+// mount namespace (shared) it only chroots, leaving the namespace's
+// mounts to its other processes; as with --no-pivot, a process with
+// CAP_SYS_CHROOT can get out of a chroot, here into the joined namespace.
+func switchRoot(rootfs string, noPivot, shared bool) error {
+	switch {
+	case shared:
+		// pivot_root would move the root of every process of a joined
+		// mount namespace, and moveRoot would cover theirs: chroot.
+		if err := unix.Chroot(rootfs); err != nil {
+			return fmt.Errorf("chroot rootfs: %w", err)
+		}
+		return unix.Chdir("/")
+	case noPivot:
 		return moveRoot(rootfs)
 	}
 	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)

@@ -23,7 +23,6 @@ var Notes = map[string]string{
 	"process_capabilities_fail":      "runc 1.1.5 ignores the unknown capability CAP_TEST; lamina refuses it as the spec asks.",
 	"linux_seccomp":                  "The program's filter makes getcwd fail; lamina and runc both check with getcwd that the cwd is inside the container (CVE-2024-21626) and refuse to start.",
 	"linux_ns_itype":                 "lamina requires a mount namespace (a container without one would mount into the caller's namespace, as runc does); the program asks for no namespace at all.",
-	"linux_ns_path":                  "The run in the table predates joining mount namespaces by path; the other namespace types passed.",
 	"linux_mount_label":              "runc tries the SELinux context= mount option, which this kernel (no SELinux) refuses; lamina accepts linux.mountLabel and does not apply it (it warns).",
 	"linux_process_apparmor_profile": "runc fails without AppArmor on the host; lamina accepts process.apparmorProfile and does not apply it (it warns).",
 	"linux_rootfs_propagation":       "runc 1.1.5 does not set the propagation on the container's root mount (shared) and fails the rootfs bind for unbindable.",

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,14 +31,7 @@ func TestCLIHooks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			b := cliBundle(t, root, []string{"sh", "-c", "echo out; sleep 0.5"})
-			var s specs.Spec
-			raw, _ := os.ReadFile(filepath.Join(b, "config.json"))
-			if err := json.Unmarshal(raw, &s); err != nil {
-				t.Fatal(err)
-			}
-			s.Hooks = tc.hooks
-			raw, _ = json.Marshal(&s)
-			os.WriteFile(filepath.Join(b, "config.json"), raw, 0o644)
+			editBundle(t, b, func(s *specs.Spec) { s.Hooks = tc.hooks })
 
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()

@@ -60,6 +60,26 @@ func lamina(ctx context.Context, root string, args ...string) *exec.Cmd {
 }
 
 // cliBundle writes a busybox bundle with config from "lamina spec".
+// editBundle rewrites bundle b's config.json through edit.
+func editBundle(t *testing.T, b string, edit func(*specs.Spec)) {
+	t.Helper()
+	var s specs.Spec
+	raw, err := os.ReadFile(filepath.Join(b, "config.json"))
+	if err == nil {
+		err = json.Unmarshal(raw, &s)
+	}
+	if err != nil {
+		t.Fatalf("read config.json: %v", err)
+	}
+	edit(&s)
+	if raw, err = json.Marshal(&s); err == nil {
+		err = os.WriteFile(filepath.Join(b, "config.json"), raw, 0o644)
+	}
+	if err != nil {
+		t.Fatalf("write config.json: %v", err)
+	}
+}
+
 func cliBundle(t *testing.T, root string, args []string) string {
 	t.Helper()
 	b := t.TempDir()
@@ -80,16 +100,11 @@ func cliBundle(t *testing.T, root string, args []string) string {
 	if out, err := lamina(ctx, "", "spec", "--bundle", b).CombinedOutput(); err != nil {
 		t.Fatalf("spec: %v: %s", err, out)
 	}
-	var s specs.Spec
-	raw, _ := os.ReadFile(filepath.Join(b, "config.json"))
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("spec wrote bad JSON: %v", err)
-	}
-	s.Process.Terminal = false
-	s.Process.Args = args
-	s.Linux.CgroupsPath = "/lamina-cli-test/" + filepath.Base(b)
-	raw, _ = json.Marshal(&s)
-	os.WriteFile(filepath.Join(b, "config.json"), raw, 0o644)
+	editBundle(t, b, func(s *specs.Spec) {
+		s.Process.Terminal = false
+		s.Process.Args = args
+		s.Linux.CgroupsPath = "/lamina-cli-test/" + filepath.Base(b)
+	})
 	t.Cleanup(func() {
 		for _, d := range []string{"memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "systemd", "unified", ""} {
 			os.Remove(filepath.Join("/sys/fs/cgroup", d, "lamina-cli-test"))

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,18 +16,13 @@ func TestCLIRunDockerSeccompProfile(t *testing.T) {
 	requireRootBusybox(t)
 	root := t.TempDir()
 	b := cliBundle(t, root, []string{"sh", "-c", "cat /proc/self/status"})
-	var s specs.Spec
-	raw, _ := os.ReadFile(filepath.Join(b, "config.json"))
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatal(err)
-	}
-	p, err := mobyseccomp.GetDefaultProfile(&s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Linux.Seccomp = p
-	raw, _ = json.Marshal(&s)
-	os.WriteFile(filepath.Join(b, "config.json"), raw, 0o644)
+	editBundle(t, b, func(s *specs.Spec) {
+		p, err := mobyseccomp.GetDefaultProfile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Linux.Seccomp = p
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +16,8 @@ func TestCLIWarnKernelMemory(t *testing.T) {
 	requireRootBusybox(t)
 	root := t.TempDir()
 	b := cliBundle(t, root, []string{"sh", "-c", "exit 0"})
-	var s specs.Spec
-	raw, _ := os.ReadFile(filepath.Join(b, "config.json"))
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatal(err)
-	}
 	kmem := int64(50 << 20)
-	s.Linux.Resources.Memory = &specs.LinuxMemory{Kernel: &kmem}
-	raw, _ = json.Marshal(&s)
-	os.WriteFile(filepath.Join(b, "config.json"), raw, 0o644)
+	editBundle(t, b, func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{Kernel: &kmem} })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := lamina(ctx, root, "run", "--bundle", b, "kmem").CombinedOutput()

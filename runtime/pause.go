@@ -2,6 +2,9 @@ package runtime
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -54,16 +57,20 @@ func (r *Runtime) setFrozen(id string, want specs.ContainerState, to cgroups.Fre
 
 // frozen reports whether the container's cgroup is frozen (or freezing).
 // A container without a cgroup, or whose freezer cannot be read, is not.
+// Every status check calls it, so it reads the one file itself instead of
+// building a cgroup manager: the v1 freezer's freezer.state, or on a pure
+// v2 host cgroup.freeze, as the managers Pause uses do.
 func (rec *record) frozen() bool {
-	if len(rec.CgroupPaths) == 0 {
-		return false
+	if p, ok := rec.CgroupPaths["freezer"]; ok {
+		b, err := os.ReadFile(filepath.Join(p, "freezer.state"))
+		st := strings.TrimSpace(string(b))
+		return err == nil && (st == "FROZEN" || st == "FREEZING")
 	}
-	m, err := cgroupManager(rec.CgroupPaths)
-	if err != nil {
-		return false
+	if p, ok := rec.CgroupPaths[""]; ok {
+		b, err := os.ReadFile(filepath.Join(p, "cgroup.freeze"))
+		return err == nil && strings.TrimSpace(string(b)) == "1"
 	}
-	st, err := m.GetFreezerState()
-	return err == nil && st == cgroups.Frozen
+	return false
 }
 
 // thaw thaws the container's cgroup, so that the SIGKILLs of Delete take

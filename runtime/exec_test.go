@@ -218,10 +218,7 @@ func TestExecUserNamespace(t *testing.T) {
 	r := newRuntime(t)
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	id, _, spec := startSleeper(t, r, func(s *specs.Spec) {
-		// DefaultSpec(true)'s namespaces and mounts, with 65536 ids.
-		rl := runtime.DefaultSpec(true)
-		s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
-		s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+		userNS(s, m) // with 65536 ids
 	})
 	p := process(spec, "sh", "-c", "id -u; cat /proc/self/uid_map; hostname; sleep 60")
 	p.User.UID = 1000

@@ -23,6 +23,15 @@ func setNamespacePath(s *specs.Spec, t specs.LinuxNamespaceType, path string) {
 	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: t, Path: path})
 }
 
+// userNS gives s rootless DefaultSpec's namespaces and mounts (a user
+// namespace among them) with the id mapping m for uids and gids; with m
+// nil, no mapping, for a user namespace joined by path.
+func userNS(s *specs.Spec, m []specs.LinuxIDMapping) {
+	rl := runtime.DefaultSpec(true)
+	s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
+	s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+}
+
 func TestCreateJoinNamespaces(t *testing.T) {
 	requireRoot(t)
 	r := newRuntime(t)
@@ -130,23 +139,19 @@ func TestCreateJoinUserNamespace(t *testing.T) {
 	r := newRuntime(t)
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: 1, HostID: 100001, Size: 65535}}
 	_, owner, _ := startSleeper(t, r, func(s *specs.Spec) {
-		rl := runtime.DefaultSpec(true)
-		s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
-		s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+		userNS(s, m)
 	})
-	userNS := "/proc/" + strconv.Itoa(owner.Pid) + "/ns/user"
+	userNSPath := "/proc/" + strconv.Itoa(owner.Pid) + "/ns/user"
 	code, out := run(t, []string{"sh", "-c", "cat /proc/self/uid_map; hostname; id -u; readlink /proc/self/ns/user"}, func(s *specs.Spec) {
-		rl := runtime.DefaultSpec(true)
-		s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
-		setNamespacePath(s, specs.UserNamespace, userNS)
-		s.Linux.UIDMappings, s.Linux.GIDMappings = nil, nil
+		userNS(s, nil)
+		setNamespacePath(s, specs.UserNamespace, userNSPath)
 		s.Hostname = "joiner"
 		s.Process.User = specs.User{UID: 1000, GID: 1000}
 	})
 	if code != 0 {
 		t.Fatalf("exit code %d:\n%s", code, out)
 	}
-	want, _ := os.Readlink(userNS)
+	want, _ := os.Readlink(userNSPath)
 	f := strings.Fields(out)
 	if len(f) != 9 || f[3] != "1" || f[4] != "100001" || f[6] != "joiner" || f[7] != "1000" || f[8] != want {
 		t.Errorf("output %q: want the owner's mappings, hostname joiner, uid 1000 and user namespace %s", out, want)
@@ -162,16 +167,12 @@ func TestCreateJoinUnmappedUserNamespace(t *testing.T) {
 	r := newRuntime(t)
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	_, owner, _ := startSleeper(t, r, func(s *specs.Spec) {
-		rl := runtime.DefaultSpec(true)
-		s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
-		s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+		userNS(s, m)
 	})
-	userNS := "/proc/" + strconv.Itoa(owner.Pid) + "/ns/user"
+	userNSPath := "/proc/" + strconv.Itoa(owner.Pid) + "/ns/user"
 	code, out := run(t, []string{"sh", "-c", "id -u; cat /proc/self/uid_map"}, func(s *specs.Spec) {
-		rl := runtime.DefaultSpec(true)
-		s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
-		setNamespacePath(s, specs.UserNamespace, userNS)
-		s.Linux.UIDMappings, s.Linux.GIDMappings = nil, nil
+		userNS(s, nil)
+		setNamespacePath(s, specs.UserNamespace, userNSPath)
 	})
 	if f := strings.Fields(out); code != 0 || len(f) != 4 || f[0] != "0" || f[2] != "100000" {
 		t.Fatalf("exit code %d, output %q: want uid 0 of the joined namespace (host 100000)", code, out)
@@ -199,9 +200,7 @@ func TestExecUserNSWithHostNetNS(t *testing.T) {
 	r := newRuntime(t)
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	id, _, spec := startSleeper(t, r, func(s *specs.Spec) {
-		rl := runtime.DefaultSpec(true)
-		s.Linux.Namespaces, s.Mounts = rl.Linux.Namespaces, rl.Mounts
-		s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+		userNS(s, m)
 		setNamespacePath(s, specs.NetworkNamespace, netNS)
 	})
 	code, out := execOut(t, r, id, process(spec, "sh", "-c", "readlink /proc/self/ns/net; id -u"))

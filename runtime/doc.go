@@ -122,7 +122,9 @@
 //     flags; key=value data such as "mode=755" means nothing to a bind
 //     and is ignored, as the kernel ignores it for runc, while any other
 //     word that is not a flag is refused; proc, sysfs, tmpfs, devpts,
-//     mqueue, cgroup as cgroup2 or as a tmpfs of v1 hierarchies; then the
+//     mqueue, cgroup: with a cgroup namespace as cgroup2 or as a tmpfs of
+//     v1 hierarchies, without one as binds of the container's own cgroup
+//     directories, runc's layout (see cgroupmount.go); then the
 //     propagation options); /dev gets
 //     the default devices (mknod, or a bind of the host node in a user
 //     namespace), linux.devices, and the fd/stdin/stdout/stderr/ptmx

@@ -122,8 +122,9 @@ func prepareRootfs(s *specs.Spec, rootfs string, userns, shared bool) error {
 		}
 	}
 	devBound := false
+	cgroupns := hasNamespace(s, specs.CgroupNamespace)
 	for i, m := range s.Mounts {
-		if err := mountOne(rootfs, m, userns); err != nil {
+		if err := mountOne(rootfs, m, userns, cgroupns); err != nil {
 			return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
 		}
 		if filepath.Clean(m.Destination) == "/dev" && m.Type == "bind" {
@@ -189,7 +190,9 @@ func isBind(m specs.Mount) bool {
 	return false
 }
 
-func mountOne(rootfs string, m specs.Mount, userns bool) error {
+// mountOne does config mount m below rootfs. cgroupns says whether the
+// container has a cgroup namespace (see mountCgroup).
+func mountOne(rootfs string, m specs.Mount, userns, cgroupns bool) error {
 	dest, err := securejoin.SecureJoin(rootfs, m.Destination)
 	if err != nil {
 		return err
@@ -204,17 +207,18 @@ func mountOne(rootfs string, m specs.Mount, userns bool) error {
 		if err := mkTarget(dest, fi.IsDir()); err != nil {
 			return err
 		}
-		if err := mount(m.Source, dest, "", unix.MS_BIND|flags&unix.MS_REC, ""); err != nil {
+		if err := bindMount(m.Source, dest, flags); err != nil {
 			return err
 		}
-		// A bind mount ignores every other flag: apply them by remount.
-		if rest := flags &^ (unix.MS_BIND | unix.MS_REC); rest != 0 {
-			if err := mount("", dest, "", unix.MS_REMOUNT|unix.MS_BIND|rest|lockedFlags(dest), ""); err != nil {
-				return err
-			}
-		}
 	case m.Type == "cgroup":
-		if err := mountCgroup(dest, flags); err != nil {
+		if err := mountCgroup(dest, flags, cgroupns); err != nil {
+			return err
+		}
+	case m.Type == "cgroup2" && !cgroupns:
+		if err := mkTarget(dest, true); err != nil {
+			return err
+		}
+		if err := mountCgroupBinds(dest, flags, true); err != nil {
 			return err
 		}
 	default:
@@ -233,6 +237,18 @@ func mountOne(rootfs string, m specs.Mount, userns bool) error {
 	return nil
 }
 
+// bindMount bind-mounts src on dest (recursively when flags has MS_REC),
+// then applies the other flags by a remount, which a bind ignores.
+func bindMount(src, dest string, flags uintptr) error {
+	if err := mount(src, dest, "", unix.MS_BIND|flags&unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if rest := flags &^ (unix.MS_BIND | unix.MS_REC); rest != 0 {
+		return mount("", dest, "", unix.MS_REMOUNT|unix.MS_BIND|rest|lockedFlags(dest), "")
+	}
+	return nil
+}
+
 // mkTarget creates a mount point: a directory, or an empty file.
 func mkTarget(path string, dir bool) error {
 	if dir {
@@ -246,47 +262,6 @@ func mkTarget(path string, dir bool) error {
 		return err
 	}
 	return f.Close()
-}
-
-// mountCgroup mounts the cgroup hierarchies at dest, seen from the
-// container's cgroup namespace: cgroup2 on a unified host; on a v1 or
-// hybrid host a tmpfs holding one mount per hierarchy the host has.
-func mountCgroup(dest string, flags uintptr) error {
-	if err := os.MkdirAll(dest, 0o755); err != nil {
-		return err
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-		return mount("cgroup2", dest, "cgroup2", flags, "")
-	}
-	mounts, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
-		return i.FSType != "cgroup" && i.FSType != "cgroup2", false
-	})
-	if err != nil {
-		return err
-	}
-	if err := mount("tmpfs", dest, "tmpfs", flags&^unix.MS_RDONLY, "mode=755"); err != nil {
-		return err
-	}
-	for _, m := range mounts {
-		sub := filepath.Join(dest, filepath.Base(m.Mountpoint))
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			return err
-		}
-		var opts []string
-		for _, o := range strings.Split(m.VFSOptions, ",") {
-			if o != "rw" && o != "ro" && o != "" {
-				opts = append(opts, o)
-			}
-		}
-		if err := mount("cgroup", sub, m.FSType, flags, strings.Join(opts, ",")); err != nil {
-			return err
-		}
-	}
-	if flags&unix.MS_RDONLY != 0 {
-		return mount("", dest, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, "mode=755")
-	}
-	return nil
 }
 
 // defaultDevices are created in every container's /dev (runtime-spec,

@@ -104,12 +104,6 @@ func Validate(s *specs.Spec, bundle string) error {
 				}
 			}
 		}
-		switch m.Type {
-		case "cgroup", "cgroup2":
-			if !hasNamespace(s, specs.CgroupNamespace) {
-				return unsupported(f+".type", "a cgroup mount without a cgroup namespace")
-			}
-		}
 	}
 	if s.Linux == nil {
 		return configErrorf("linux", "must be set")

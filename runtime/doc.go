@@ -122,11 +122,12 @@
 //     flags; key=value data such as "mode=755" means nothing to a bind
 //     and is ignored, as the kernel ignores it for runc, while any other
 //     word that is not a flag is refused; proc, sysfs, tmpfs, devpts,
-//     mqueue, cgroup: with a cgroup namespace as cgroup2 or as a tmpfs of
-//     v1 hierarchies, without one as binds of the container's own cgroup
-//     directories, runc's layout (see cgroupmount.go); then the
-//     propagation options); /dev gets
-//     the default devices (mknod, or a bind of the host node in a user
+//     mqueue, tmpfs with runc's tmpcopyup extension (filled with a copy
+//     of the directory it covers, see tmpcopyup.go), cgroup: with a
+//     cgroup namespace as cgroup2 or as a tmpfs of v1 hierarchies,
+//     without one as binds of the container's own cgroup directories,
+//     runc's layout (see cgroupmount.go); then the propagation options);
+//     /dev gets the default devices (mknod, or a bind of the host node in a user
 //     namespace), linux.devices, and the fd/stdin/stdout/stderr/ptmx
 //     symlinks, unless /dev is a bind mount. Mount targets are resolved
 //     inside the rootfs with securejoin. Then the hooks of creation: when
@@ -141,8 +142,9 @@
 //     (MS_MOVE) and chrooted into. linux.rootfsPropagation is then set
 //     on the new / itself. In terminal mode init then sets up the
 //     container's terminal (see Terminal below).
-//  6. Inside: masked paths (/dev/null bound over files, a read-only tmpfs
-//     over directories), read-only paths, sysctls, the read-only root,
+//  6. Inside: sysctls (before /proc/sys turns read-only, as in runc),
+//     masked paths (/dev/null bound over files, a read-only tmpfs over
+//     directories), read-only paths, the read-only root,
 //     hostname and domainname, oom_score_adj, the hard rlimits that must
 //     be raised (the limits themselves are set just before the exec, so
 //     that init never runs under them: see rlimit.go), the seccomp filter

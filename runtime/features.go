@@ -14,7 +14,8 @@ import (
 // drift from them:
 //   - hooks: every kind Create, Start and Delete run;
 //   - mountOptions: the mount flags and propagation options turned into
-//     mount(2) flags; any other option is passed to the filesystem as data;
+//     mount(2) flags, and runc's tmpcopyup extension; any other option is
+//     passed to the filesystem as data;
 //   - linux.namespaces: every type Validate accepts, each new or joined by
 //     path (but mount: joined only by exec);
 //   - linux.capabilities: every capability name Validate accepts;
@@ -30,6 +31,7 @@ import (
 func Features() *features.Features {
 	opts := slices.Collect(maps.Keys(mountFlags))
 	opts = slices.AppendSeq(opts, maps.Keys(propagationFlags))
+	opts = append(opts, optTmpcopyup)
 	slices.Sort(opts)
 	var ns []string
 	for t := range namespaceFlags {

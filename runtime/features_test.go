@@ -108,13 +108,16 @@ func TestFeaturesMatchValidate(t *testing.T) {
 	if err := runtime.Validate(spec(func(s *specs.Spec) { s.Linux.Seccomp = seccomp }), bundle); err != nil {
 		t.Errorf("listed seccomp actions, operators, archs or flags rejected: %v", err)
 	}
+	// tmpcopyup, runc's extension, means something on a tmpfs only.
+	bindOpts := slices.DeleteFunc(slices.Clone(f.MountOptions), func(o string) bool { return o == "tmpcopyup" })
 	s = spec(func(s *specs.Spec) {
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: "/tmp", Options: f.MountOptions})
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: "/tmp", Options: bindOpts},
+			specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"tmpcopyup"}})
 	})
 	if err := runtime.Validate(s, bundle); err != nil {
-		t.Errorf("listed mount options rejected on a bind mount: %v", err)
+		t.Errorf("listed mount options rejected: %v", err)
 	}
-	for _, o := range []string{"ro", "nosuid", "rbind", "rprivate"} {
+	for _, o := range []string{"ro", "nosuid", "rbind", "rprivate", "tmpcopyup"} {
 		if !slices.Contains(f.MountOptions, o) {
 			t.Errorf("mount option %q missing from %v", o, f.MountOptions)
 		}

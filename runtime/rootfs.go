@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -41,7 +42,7 @@ var propagationFlags = map[string]uintptr{
 }
 
 // parseMountOptions splits options into mount flags, propagation changes
-// and the data string (every option that is not a flag).
+// and the data string (every option that is not a flag or tmpcopyup).
 func parseMountOptions(opts []string) (flags uintptr, prop []uintptr, data string) {
 	var d []string
 	for _, o := range opts {
@@ -53,6 +54,8 @@ func parseMountOptions(opts []string) (flags uintptr, prop []uintptr, data strin
 			}
 		} else if p, ok := propagationFlags[o]; ok {
 			prop = append(prop, p)
+		} else if o == optTmpcopyup {
+			// An extension of the runtime (see mountOne), not data.
 		} else {
 			d = append(d, o)
 		}
@@ -123,9 +126,14 @@ func prepareRootfs(s *specs.Spec, rootfs string, userns, shared bool) error {
 	}
 	devBound := false
 	cgroupns := hasNamespace(s, specs.CgroupNamespace)
+	var readonly []int
 	for i, m := range s.Mounts {
-		if err := mountOne(rootfs, m, userns, cgroupns); err != nil {
+		ro, err := mountOne(rootfs, m, userns, cgroupns)
+		if err != nil {
 			return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
+		}
+		if ro {
+			readonly = append(readonly, i)
 		}
 		if filepath.Clean(m.Destination) == "/dev" && m.Type == "bind" {
 			devBound = true
@@ -134,6 +142,15 @@ func prepareRootfs(s *specs.Spec, rootfs string, userns, shared bool) error {
 	if !devBound {
 		if err := setupDev(rootfs, s.Linux.Devices, userns); err != nil {
 			return fmt.Errorf("set up /dev: %w", err)
+		}
+	}
+	for _, i := range readonly {
+		dest, err := securejoin.SecureJoin(rootfs, s.Mounts[i].Destination)
+		if err != nil {
+			return fmt.Errorf("mounts[%d] (%s): %w", i, s.Mounts[i].Destination, err)
+		}
+		if err := mount("", dest, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|lockedFlags(dest), ""); err != nil {
+			return fmt.Errorf("mounts[%d] (%s): make read-only: %w", i, s.Mounts[i].Destination, err)
 		}
 	}
 	return nil
@@ -191,13 +208,26 @@ func isBind(m specs.Mount) bool {
 }
 
 // mountOne does config mount m below rootfs. cgroupns says whether the
-// container has a cgroup namespace (see mountCgroup).
-func mountOne(rootfs string, m specs.Mount, userns, cgroupns bool) error {
+// container has a cgroup namespace (see mountCgroup). A read-only tmpfs is
+// mounted read-write and mountOne reports ro: the caller makes it
+// read-only once every mount is done (as runc), so that later mounts below
+// it (podman's /etc/hosts under a read-only /etc) can make their targets.
+func mountOne(rootfs string, m specs.Mount, userns, cgroupns bool) (ro bool, err error) {
 	dest, err := securejoin.SecureJoin(rootfs, m.Destination)
 	if err != nil {
-		return err
+		return false, err
 	}
 	flags, prop, data := parseMountOptions(m.Options)
+	if m.Type == "tmpfs" && flags&unix.MS_RDONLY != 0 && !isBind(m) {
+		flags &^= unix.MS_RDONLY
+		ro = true
+	}
+	return ro, mountAt(dest, m, flags, prop, data, cgroupns)
+}
+
+// mountAt does mount m at dest, resolved in the rootfs, with the flags,
+// propagation changes and data parseMountOptions gave.
+func mountAt(dest string, m specs.Mount, flags uintptr, prop []uintptr, data string, cgroupns bool) error {
 	switch {
 	case isBind(m):
 		fi, err := os.Stat(m.Source)
@@ -219,6 +249,10 @@ func mountOne(rootfs string, m specs.Mount, userns, cgroupns bool) error {
 			return err
 		}
 		if err := mountCgroupBinds(dest, flags, true); err != nil {
+			return err
+		}
+	case m.Type == "tmpfs" && slices.Contains(m.Options, optTmpcopyup):
+		if err := mountTmpcopyup(m.Source, dest, flags, data); err != nil {
 			return err
 		}
 	default:
@@ -408,9 +442,16 @@ func moveRoot(rootfs string) error {
 	return unix.Chdir("/")
 }
 
-// finishRootfs runs inside the new root: masked and read-only paths,
-// sysctls, and the read-only root.
+// finishRootfs runs inside the new root: sysctls, masked and read-only
+// paths, and the read-only root.
 func finishRootfs(s *specs.Spec) error {
+	// Sysctls first, as runc: /proc/sys is usually a read-only path.
+	for k, v := range s.Linux.Sysctl {
+		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("linux.sysctl %s: %w", k, err)
+		}
+	}
 	for _, p := range s.Linux.MaskedPaths {
 		fi, err := os.Stat(p)
 		if errors.Is(err, os.ErrNotExist) {
@@ -436,12 +477,6 @@ func finishRootfs(s *specs.Spec) error {
 		}
 		if err := mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC|lockedFlags(p), ""); err != nil {
 			return fmt.Errorf("linux.readonlyPaths: %w", err)
-		}
-	}
-	for k, v := range s.Linux.Sysctl {
-		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
-			return fmt.Errorf("linux.sysctl %s: %w", k, err)
 		}
 	}
 	if s.Root.Readonly {

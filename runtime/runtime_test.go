@@ -216,6 +216,11 @@ func TestRun(t *testing.T) {
 		}},
 		{name: "no new privs", args: []string{"grep", "NoNewPrivs", "/proc/self/status"}, check: wantOut("NoNewPrivs:\t1")},
 		{name: "readonly root", args: []string{"sh", "-c", "echo x > /x"}, wantCode: 1},
+		// /proc/sys is a read-only path of the default spec: sysctls are
+		// written before it turns read-only (podman --sysctl).
+		{name: "sysctl under a read-only /proc/sys", args: []string{"cat", "/proc/sys/net/ipv4/ip_forward"}, edit: func(s *specs.Spec) {
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		}, check: wantOut("1")},
 		{name: "cwd and env", args: []string{"sh", "-c", "pwd; echo $FOO"}, edit: func(s *specs.Spec) {
 			s.Process.Cwd = "/tmp"
 			s.Process.Env = append(s.Process.Env, "FOO=bar")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -89,6 +90,9 @@ func Validate(s *specs.Spec, bundle string) error {
 		}
 		if len(m.UIDMappings)+len(m.GIDMappings) > 0 {
 			return unsupported(f+".uidMappings", "id-mapped mounts")
+		}
+		if j := slices.Index(m.Options, optTmpcopyup); j >= 0 && m.Type != "tmpfs" {
+			return configErrorf(fmt.Sprintf("%s.options[%d]", f, j), "%s applies to tmpfs mounts only", optTmpcopyup)
 		}
 		if isBind(m) {
 			// mount(2) ignores the data of a bind mount: a word that is

@@ -2,6 +2,7 @@ package unionfs
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,10 +20,16 @@ type IDRange struct {
 // IDMap is a list of ranges; an empty map is the identity.
 type IDMap []IDRange
 
-// ParseIDMap parses fuse-overlayfs's form "C:H:L[:C:H:L...]".
+// ParseIDMap parses fuse-overlayfs's form "S:V:L[:S:V:L...]": the L ids
+// stored in the layers from S show in the union as the ids from V
+// (fuse-overlayfs's "UID:MAPPED-UID:LEN"; containers/storage passes the
+// container's id mappings, container id then host id, so that an image's
+// root shows as the host uid that is root in the container's user
+// namespace). Empty fields are skipped, as fuse-overlayfs's strtok does:
+// containers/storage (podman 4) writes "uidmapping=:0:100000:65536".
 func ParseIDMap(s string) (IDMap, error) {
-	parts := strings.Split(s, ":")
-	if len(parts)%3 != 0 {
+	parts := slices.DeleteFunc(strings.Split(s, ":"), func(p string) bool { return p == "" })
+	if len(parts) == 0 || len(parts)%3 != 0 {
 		return nil, fmt.Errorf("parse id mapping %q: want container:host:length triples", s)
 	}
 	m := make(IDMap, 0, len(parts)/3)
@@ -41,7 +48,7 @@ func ParseIDMap(s string) (IDMap, error) {
 		if uint64(v[0])+uint64(v[2]) > 1<<32 || uint64(v[1])+uint64(v[2]) > 1<<32 {
 			return nil, fmt.Errorf("parse id mapping %q: range overflows 32 bits", s)
 		}
-		m = append(m, IDRange{Container: v[0], Host: v[1], Length: v[2]})
+		m = append(m, IDRange{Host: v[0], Container: v[1], Length: v[2]})
 	}
 	return m, nil
 }

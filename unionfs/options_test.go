@@ -70,9 +70,10 @@ func TestIDMap(t *testing.T) {
 		name            string
 		container, host uint32
 	}{
-		{name: "root", container: 0, host: 1000},
-		{name: "first of second range", container: 1, host: 100000},
-		{name: "last of second range", container: 65536, host: 165535},
+		// fuse-overlayfs's order: stored id, then the id the union shows.
+		{name: "root", container: 1000, host: 0},
+		{name: "first of second range", container: 100000, host: 1},
+		{name: "last of second range", container: 165535, host: 65536},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -84,8 +85,18 @@ func TestIDMap(t *testing.T) {
 			}
 		})
 	}
-	if got := m.ToContainer(5); got != overflowID {
+	if got := m.ToContainer(70000); got != overflowID {
 		t.Errorf("unmapped host id shows as %d, want %d", got, overflowID)
+	}
+	// containers/storage's form (podman --uidmap with a mount program).
+	m, err = ParseIDMap(":0:100000:65536")
+	if err != nil || len(m) != 1 || m[0] != (IDRange{Container: 100000, Host: 0, Length: 65536}) {
+		t.Errorf(`ParseIDMap(":0:100000:65536") = %v, %v`, m, err)
+	}
+	for _, bad := range []string{"", ":", "0:1", "0:1:2:3"} {
+		if _, err := ParseIDMap(bad); err == nil {
+			t.Errorf("ParseIDMap(%q) accepted", bad)
+		}
 	}
 }
 
@@ -115,6 +126,7 @@ func FuzzParseMountOptions(f *testing.F) {
 func FuzzParseIDMap(f *testing.F) {
 	f.Add("0:1000:1")
 	f.Add("0:100000:65536:65536:1000:1")
+	f.Add(":0:100000:65536")
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := ParseIDMap(s)
 		if err != nil {

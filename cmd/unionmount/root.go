@@ -29,8 +29,8 @@ Options (-o, comma-separated, may be repeated):
   lowerdir=TOP:...:BOTTOM   read-only layers, leftmost on top (required)
   upperdir=DIR              writable layer; without it the mount is read-only
   workdir=DIR               scratch dir on upperdir's filesystem (with upperdir)
-  uidmapping=C:H:L[:C:H:L]  show host uid H+i as C+i (FUSE driver)
-  gidmapping=C:H:L[:C:H:L]  the same for groups
+  uidmapping=S:V:L[:S:V:L]  show stored uid S+i as V+i (FUSE driver)
+  gidmapping=S:V:L[:S:V:L]  the same for groups
   squash_to_root            show every file as owned by root (FUSE driver)
   squash_to_uid=N           show every file as owned by uid N
   squash_to_gid=N           show every file as owned by gid N

@@ -31,8 +31,9 @@ import (
 // container's directory named after the hierarchy's mount point ("cpu",
 // "cpu,cpuacct", "systemd"), and for each co-mounted controller a symlink
 // to it ("cpu" -> "cpu,cpuacct"). The binds take the mount's flags (ro,
-// nosuid, ...); with "ro" the tmpfs is made read-only too, after the binds
-// and symlinks. A "cgroup2" mount without a cgroup namespace is the
+// nosuid, ...); with "ro" the tmpfs (either way) is made read-only too,
+// once every config mount is done (see mountOne; runc leaves it
+// read-write). A "cgroup2" mount without a cgroup namespace is the
 // bind of the container's cgroup2 directory alone, on any host.
 
 // cgroupBind is one bind mount of a container's own cgroup directory:
@@ -166,9 +167,6 @@ func mountCgroupNS(dest string, flags uintptr) error {
 			return err
 		}
 	}
-	if flags&unix.MS_RDONLY != 0 {
-		return mount("", dest, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, "mode=755")
-	}
 	return nil
 }
 
@@ -216,9 +214,6 @@ func mountCgroupBinds(dest string, flags uintptr, unified bool) error {
 		if err := os.Symlink(name, filepath.Join(dest, c)); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
-	}
-	if flags&unix.MS_RDONLY != 0 {
-		return mount("", dest, "", unix.MS_REMOUNT|unix.MS_RDONLY|tmpfsFlags, "")
 	}
 	return nil
 }

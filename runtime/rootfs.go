@@ -208,10 +208,12 @@ func isBind(m specs.Mount) bool {
 }
 
 // mountOne does config mount m below rootfs. cgroupns says whether the
-// container has a cgroup namespace (see mountCgroup). A read-only tmpfs is
-// mounted read-write and mountOne reports ro: the caller makes it
-// read-only once every mount is done (as runc), so that later mounts below
-// it (podman's /etc/hosts under a read-only /etc) can make their targets.
+// container has a cgroup namespace (see mountCgroup). A read-only tmpfs,
+// or the tmpfs of a read-only cgroup mount, is mounted read-write and
+// mountOne reports ro: the caller makes it read-only once every mount is
+// done (as runc does for a tmpfs), so that later mounts below it (podman's
+// /etc/hosts under a read-only /etc, /sys/fs/cgroup/systemd for
+// --systemd) can make their targets.
 func mountOne(rootfs string, m specs.Mount, userns, cgroupns bool) (ro bool, err error) {
 	dest, err := securejoin.SecureJoin(rootfs, m.Destination)
 	if err != nil {
@@ -220,6 +222,11 @@ func mountOne(rootfs string, m specs.Mount, userns, cgroupns bool) (ro bool, err
 	flags, prop, data := parseMountOptions(m.Options)
 	if m.Type == "tmpfs" && flags&unix.MS_RDONLY != 0 && !isBind(m) {
 		flags &^= unix.MS_RDONLY
+		ro = true
+	}
+	if m.Type == "cgroup" && flags&unix.MS_RDONLY != 0 && !isBind(m) {
+		// The hierarchies below take the flag; the tmpfs holding them
+		// is made read-only with the others.
 		ro = true
 	}
 	return ro, mountAt(dest, m, flags, prop, data, cgroupns)

@@ -16,7 +16,8 @@ import (
 // TestTmpfsMounts covers the tmpfs mounts podman asks for: runc's
 // tmpcopyup extension (--read-only's /run, /tmp, and --tmpfs) and a
 // read-only tmpfs with a mount below it (--tmpfs /etc:ro with podman's
-// /etc/hosts bind).
+// /etc/hosts bind, or the cgroup tmpfs with --systemd's
+// /sys/fs/cgroup/systemd bind).
 func TestTmpfsMounts(t *testing.T) {
 	requireRoot(t)
 	for _, tc := range []struct {
@@ -59,6 +60,14 @@ echo new > /data/new && cat /data/new`,
 			},
 			script: `cat /etc/passwd; test -f /etc/hosts && echo hosts; touch /etc/x 2>/dev/null || echo read-only`,
 			want:   "root:x:0:0::/:/bin/sh\nhosts\nread-only",
+		},
+		{
+			name: "read-only cgroup mount with a bind below",
+			mounts: []specs.Mount{
+				{Destination: "/sys/fs/cgroup/extra", Type: "bind", Source: "/proc/self/fdinfo", Options: []string{"bind", "ro"}},
+			},
+			script: `test -d /sys/fs/cgroup/extra && echo extra; touch /sys/fs/cgroup/y 2>/dev/null || echo read-only`,
+			want:   "extra\nread-only",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

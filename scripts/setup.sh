@@ -6,7 +6,9 @@ set -euo pipefail
 
 # gcc, libc6-dev, pkg-config and libseccomp-dev: the runtime is cgo (the
 # nsenter constructor, and seccomp over libseccomp).
-need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci containerd gcc libc6-dev pkg-config libseccomp-dev "$@")
+# podman and buildah: the end-to-end tests of unionmount as their
+# mount_program and lamina as podman's --runtime (runc is their default).
+need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci containerd gcc libc6-dev pkg-config libseccomp-dev podman buildah runc "$@")
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -51,6 +51,14 @@
 //   - TestRootlessImageRun: lamina run IMAGE as laminatest: FUSE, the
 //     kernel driver inside and outside a user namespace of the user's
 //     own, limits without a delegated cgroup, and a detached container.
+//   - TestPodmanUnionmount: the subject as containers/storage's
+//     mount_program under podman and buildah (private storage.conf and
+//     containers.conf, graph root in t.TempDir()): a buildah layer's
+//     whiteout, a container's upper directory, podman diff and the layer
+//     podman commit writes.
+//   - TestPodmanRuntime: podman --runtime lamina through run, run -d,
+//     logs, exec, pause, stop, kill, rm and limits, each step's output
+//     compared with podman --runtime runc.
 //   - TestRootlessExec, TestRootlessSubordinateIDs: the runtime as
 //     laminatest; exec into its container, and two id-mapping ranges
 //     written through newuidmap/newgidmap.

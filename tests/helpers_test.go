@@ -82,10 +82,17 @@ func runCmd(t *testing.T, timeout time.Duration, argv ...string) cmdResult {
 
 func runCmdEnv(t *testing.T, timeout time.Duration, env []string, argv ...string) cmdResult {
 	t.Helper()
+	return runCmdIn(t, timeout, "", env, argv...)
+}
+
+// runCmdIn is runCmdEnv in the working directory dir ("": the test's).
+func runCmdIn(t *testing.T, timeout time.Duration, dir string, env []string, argv ...string) cmdResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 2 * time.Second

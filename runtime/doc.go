@@ -334,7 +334,8 @@
 // Seccomp notify (SCMP_ACT_NOTIFY,
 // listenerPath) and the ENOSYS answer runc adds for syscalls newer than the
 // profile, systemd cgroups, id-mapped mounts, AppArmor and SELinux labels
-// (accepted and not applied).
+// (accepted and not applied), checkpoint and restore (CRIU; podman
+// checkpoint reports that the runtime does not support it).
 //
 // # Introspection
 //

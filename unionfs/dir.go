@@ -142,10 +142,30 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 
 // Fsyncdir syncs the upper directory, if the directory has one.
 func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
-	if upper, _ := d.n.state(); !upper {
+	return d.n.fsyncDir()
+}
+
+var _ = (fs.NodeFsyncer)((*node)(nil))
+
+// Fsync syncs an open file through its handle, and a directory, which the
+// kernel reads without opening it (see dirless), through its upper
+// directory.
+func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	if fh, ok := f.(fs.FileFsyncer); ok {
+		return fh.Fsync(ctx, flags)
+	}
+	if n.IsDir() {
+		return n.fsyncDir()
+	}
+	return syscall.ENOTSUP
+}
+
+// fsyncDir syncs the upper directory, if the directory has one.
+func (n *node) fsyncDir() syscall.Errno {
+	if upper, _ := n.state(); !upper {
 		return 0
 	}
-	fd, err := unix.Open(d.n.u.upperPath(d.n.rel()), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(n.u.upperPath(n.rel()), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return errno(err)
 	}

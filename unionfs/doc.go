@@ -59,6 +59,13 @@
 // upper directory of a merged directory is looked up in the layers, so
 // only upper entries cost more system calls when listed.
 //
+// A directory offset (d_off, telldir) is a hash of the entry's name, and a
+// listing is in offset order, as ext4's: an open directory lists a
+// snapshot, and one listed again later resumes after the same name, so a
+// reader that deletes what it has read (rm -r) still sees every other
+// entry once, whichever snapshot, or the kernel's listing cache, serves
+// the rest.
+//
 // go-fuse treats a (number, generation) pair as one kernel inode, so the
 // generation tells apart inodes that share st_ino: each name of a file
 // hard-linked in a lower layer (its generation is hashed from layer, inode

@@ -7,8 +7,8 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// maxDirStreams bounds the listings a dirless keeps open for directories
-// whose reader stopped before the end.
+// maxDirStreams bounds the listings a dirless keeps open for readers that
+// stopped before the end of a directory.
 const maxDirStreams = 64
 
 // dirless serves directories without OPENDIR and RELEASEDIR: the first
@@ -19,35 +19,41 @@ const maxDirStreams = 64
 // directory costs (OPENDIR, READDIRPLUS, the empty READDIR that ends it,
 // RELEASEDIR), which is what walking a tree spends its time on.
 //
-// A read with handle 0 is served from a listing opened here through the
-// node file system's own OpenDir: offset 0 opens a fresh one (a new
-// opendir, or rewinddir), a later offset continues the one open for that
-// directory (the node layer seeks it when the offset is not where it
-// stopped), and the listing is released once it returns nothing, or when
-// more than maxDirStreams are open (least recently used first). Listings
-// are snapshots with stable offsets, so a reader continuing on a listing
-// opened for another reader of the same directory sees the same entries
-// at the same offsets.
+// A read with handle 0 is served from a listing (a stream) opened here
+// through the node file system's own OpenDir. Offset 0 opens a new stream
+// (a new opendir, or rewinddir); a later offset continues the stream of
+// that directory whose last read spans it, so that each reader keeps
+// the snapshot it started with, as it would with its own handle, even
+// while the directory changes. When no stream spans it (it ended, or was
+// dropped) a new one is opened and the node layer seeks it. A stream
+// is released when it returns nothing, or when more than maxDirStreams
+// are open (least recently used first).
 type dirless struct {
 	fuse.RawFileSystem
 
-	mu      sync.Mutex
-	streams map[uint64]*list.Element // node id -> *dirStream in lru
-	lru     list.List                // most recently used at the front
+	mu  sync.Mutex
+	lru list.List // of *dirStream, most recently used at the front
 }
 
-// dirStream is one listing opened for handle-0 reads of a directory. mu
-// serialises the reads on it and its release.
+// dirStream is one listing of directory node. mu serialises the reads on
+// it and its release. Under dirless.mu, [from, to] is the span of offsets
+// its last read started at and reached: the kernel keeps what the reader
+// did not take, and asks again from where the reader stopped, somewhere in
+// that span.
 type dirStream struct {
-	node uint64
+	node     uint64
+	from, to uint64
+	elem     *list.Element // nil once out of the table
+
 	mu   sync.Mutex
 	fh   uint64
 	open bool
-	dead bool // released and out of the table: look again
+	plus bool   // the last read was READDIRPLUS
+	size uint32 // the size the last read asked for
 }
 
 func newDirless(fs fuse.RawFileSystem) *dirless {
-	return &dirless{RawFileSystem: fs, streams: map[uint64]*list.Element{}}
+	return &dirless{RawFileSystem: fs}
 }
 
 // OpenDir declines, so the kernel stops sending OPENDIR and RELEASEDIR.
@@ -57,32 +63,39 @@ func (d *dirless) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.Ope
 
 // ReadDir serves plain READDIR.
 func (d *dirless) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return d.read(cancel, in, out, d.RawFileSystem.ReadDir)
+	return d.read(cancel, in, out, false)
 }
 
 // ReadDirPlus serves READDIRPLUS.
 func (d *dirless) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return d.read(cancel, in, out, d.RawFileSystem.ReadDirPlus)
+	return d.read(cancel, in, out, true)
 }
 
-func (d *dirless) read(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList,
-	read func(<-chan struct{}, *fuse.ReadIn, *fuse.DirEntryList) fuse.Status) fuse.Status {
+func (d *dirless) read(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
+	read := d.RawFileSystem.ReadDir
+	if plus {
+		read = d.RawFileSystem.ReadDirPlus
+	}
 	if in.Fh != 0 {
 		// Opened before the kernel learnt it need not open.
 		return read(cancel, in, out)
 	}
-	s := d.stream(in.NodeId, in.Offset == 0)
-	s.mu.Lock()
-	for s.dead {
+	s := d.take(in.NodeId, in.Offset)
+	for s.open && in.Offset != s.to && (plus && !s.plus || in.Size < s.size) {
+		// go-fuse (v2.12) answers a request that starts inside its
+		// last reply from that reply's entries; when they no longer
+		// fit (READDIRPLUS entries are larger than READDIR's, or the
+		// reader's buffer shrank) it loses its place in the listing
+		// and skips entries. A new listing seeks by cookie instead.
+		d.release(s)
 		s.mu.Unlock()
-		s = d.stream(in.NodeId, false)
-		s.mu.Lock()
+		s = d.take(in.NodeId, in.Offset)
 	}
 	defer s.mu.Unlock()
 	if !s.open {
 		var o fuse.OpenOut
 		if st := d.RawFileSystem.OpenDir(cancel, &fuse.OpenIn{InHeader: in.InHeader}, &o); st != fuse.OK {
-			d.closeLocked(s)
+			d.drop(s)
 			return st
 		}
 		s.fh, s.open = o.Fh, true
@@ -91,57 +104,75 @@ func (d *dirless) read(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEnt
 	r.Fh = s.fh
 	st := read(cancel, &r, out)
 	if st != fuse.OK || len(out.Bytes()) == 0 {
-		d.closeLocked(s)
+		d.release(s)
+		return st
 	}
+	d.mu.Lock()
+	s.from, s.to = in.Offset, out.Offset
+	d.mu.Unlock()
+	s.plus, s.size = plus, in.Size
 	return st
 }
 
-// stream returns the listing for node, a new one if fresh is set or none
-// is open, and evicts the least recently used beyond maxDirStreams.
-func (d *dirless) stream(node uint64, fresh bool) *dirStream {
-	d.mu.Lock()
-	var evict []*dirStream
-	if e, ok := d.streams[node]; ok {
-		if !fresh {
-			d.lru.MoveToFront(e)
-			d.mu.Unlock()
-			return e.Value.(*dirStream)
+// take returns, locked, the most recently used stream of node whose last
+// read spans offset, or a new one, and releases the least recently used
+// beyond maxDirStreams.
+func (d *dirless) take(node, offset uint64) *dirStream {
+	for {
+		d.mu.Lock()
+		var s *dirStream
+		if offset != 0 {
+			for e := d.lru.Front(); e != nil; e = e.Next() {
+				if c := e.Value.(*dirStream); c.node == node && c.from <= offset && offset <= c.to {
+					s = c
+					d.lru.MoveToFront(e)
+					break
+				}
+			}
 		}
-		evict = append(evict, d.unlinkLocked(e))
+		var evict []*dirStream
+		if s == nil {
+			s = &dirStream{node: node, from: offset, to: offset}
+			s.elem = d.lru.PushFront(s)
+			for d.lru.Len() > maxDirStreams {
+				evict = append(evict, d.unlinkLocked(d.lru.Back().Value.(*dirStream)))
+			}
+		}
+		d.mu.Unlock()
+		for _, old := range evict {
+			old.mu.Lock()
+			d.release(old)
+			old.mu.Unlock()
+		}
+		s.mu.Lock()
+		d.mu.Lock()
+		live := s.elem != nil
+		d.mu.Unlock()
+		if live {
+			return s
+		}
+		s.mu.Unlock() // released while we waited for it: look again
 	}
-	s := &dirStream{node: node}
-	d.streams[node] = d.lru.PushFront(s)
-	for d.lru.Len() > maxDirStreams {
-		evict = append(evict, d.unlinkLocked(d.lru.Back()))
-	}
-	d.mu.Unlock()
-	for _, old := range evict {
-		old.mu.Lock()
-		d.closeLocked(old)
-		old.mu.Unlock()
+}
+
+func (d *dirless) unlinkLocked(s *dirStream) *dirStream {
+	if s.elem != nil {
+		d.lru.Remove(s.elem)
+		s.elem = nil
 	}
 	return s
 }
 
-func (d *dirless) unlinkLocked(e *list.Element) *dirStream {
-	s := d.lru.Remove(e).(*dirStream)
-	delete(d.streams, s.node)
-	return s
-}
-
-// forget drops s from the table if it is still the node's listing.
-func (d *dirless) forget(s *dirStream) {
+// drop takes s out of the table.
+func (d *dirless) drop(s *dirStream) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if e, ok := d.streams[s.node]; ok && e.Value.(*dirStream) == s {
-		d.unlinkLocked(e)
-	}
+	d.unlinkLocked(s)
+	d.mu.Unlock()
 }
 
-// closeLocked releases s's listing; s.mu is held.
-func (d *dirless) closeLocked(s *dirStream) {
-	d.forget(s)
-	s.dead = true
+// release takes s out of the table and releases its listing; s.mu is held.
+func (d *dirless) release(s *dirStream) {
+	d.drop(s)
 	if !s.open {
 		return
 	}

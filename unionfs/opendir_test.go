@@ -1,7 +1,9 @@
 package unionfs
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -21,6 +23,7 @@ type fakeDirs struct {
 
 	mu       sync.Mutex
 	next     uint64
+	last     uint64 // the handle of the last read
 	live     map[uint64]bool
 	opened   int
 	released int
@@ -43,6 +46,7 @@ func (f *fakeDirs) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.Op
 func (f *fakeDirs) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
 	f.mu.Lock()
 	ok := f.live[in.Fh]
+	f.last = in.Fh
 	f.mu.Unlock()
 	if !ok {
 		return fuse.EBADF
@@ -111,15 +115,25 @@ func TestDirlessBookkeeping(t *testing.T) {
 func TestDirlessOffsets(t *testing.T) {
 	f := newFakeDirs(10)
 	d := newDirless(f)
+	// Reader A reads two chunks, reader B starts the same directory over.
 	if n := readAll(d, 7, 0, 2); n != 4 {
-		t.Fatalf("first reads got %d entries", n)
+		t.Fatalf("reader A's first reads got %d entries", n)
 	}
-	// Offset 0 again is a new opendir or a rewinddir: a fresh listing,
-	// the old one released.
-	if n := readAll(d, 7, 0, -1); n != 10 {
-		t.Errorf("a fresh listing got %d entries, want 10", n)
+	fhA := f.last
+	if n := readAll(d, 7, 0, 1); n != 2 || f.last == fhA {
+		t.Fatalf("reader B got %d entries from handle %d; want 2 from a new handle (A has %d)", n, f.last, fhA)
 	}
-	// A reader continuing where no listing is open gets one.
+	// A continues on its own listing, and B on its own.
+	if n := readAll(d, 7, 4, 1); n != 2 || f.last != fhA {
+		t.Errorf("reader A went on with %d entries from handle %d, want 2 from %d", n, f.last, fhA)
+	}
+	if n := readAll(d, 7, 2, -1); n != 8 {
+		t.Errorf("reader B went on with %d entries, want 8", n)
+	}
+	if n := readAll(d, 7, 6, -1); n != 4 || f.last != fhA {
+		t.Errorf("reader A finished with %d entries from handle %d, want 4 from %d", n, f.last, fhA)
+	}
+	// A reader continuing where no listing stopped gets a new one.
 	if n := readAll(d, 8, 6, -1); n != 4 {
 		t.Errorf("continuing at offset 6 got %d entries, want 4", n)
 	}
@@ -173,6 +187,11 @@ func TestDirectoriesWithoutOpendir(t *testing.T) {
 			writeFile(t, filepath.Join(l.lowers[0], "many", fmt.Sprint(i), fmt.Sprint(j)), "x")
 		}
 	}
+	for i := 0; i < 600; i++ {
+		for _, d := range []string{"churn1", "churn2"} {
+			writeFile(t, filepath.Join(l.lowers[1], d, fmt.Sprintf("c%03d", i)), "x")
+		}
+	}
 	l.mount(t, false, 2*time.Minute)
 	big := filepath.Join(l.mnt, "big")
 
@@ -215,6 +234,50 @@ func TestDirectoriesWithoutOpendir(t *testing.T) {
 			t.Errorf("new entry: before rewind %v, after %v", slices.Contains(first, "new"), slices.Contains(again, "new"))
 		}
 	})
+	// A reader that deletes what it has listed, as rm -r does, with small
+	// reads: READDIR, then READDIRPLUS once the unlinks' lookups advise
+	// it. Alone, and with another reader listing the changed directory
+	// (which fills the kernel's listing cache) before it goes on.
+	for _, c := range []struct {
+		name    string
+		dir     string
+		another bool
+	}{
+		{name: "a reader deleting what it listed sees every entry once", dir: "churn1"},
+		{name: "and so while another reader lists the directory anew", dir: "churn2", another: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(l.mnt, c.dir)
+			a := openDir(t, dir)
+			var got []string
+			for len(got) < 300 {
+				if readChunk(t, a, &got) {
+					t.Fatal("ended early")
+				}
+			}
+			for _, name := range got {
+				if name != "." && name != ".." {
+					if err := os.Remove(filepath.Join(dir, name)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if c.another {
+				listNames(t, dir)
+			}
+			for !readChunk(t, a, &got) {
+			}
+			seen := map[string]int{}
+			for _, name := range got {
+				seen[name]++
+			}
+			for i := 0; i < 600; i++ {
+				if name := fmt.Sprintf("c%03d", i); seen[name] != 1 {
+					t.Errorf("%s listed %d times, want once", name, seen[name])
+				}
+			}
+		})
+	}
 	t.Run("more abandoned listings than kept", func(t *testing.T) {
 		var fds []int
 		got := make([][]string, 2*maxDirStreams)
@@ -277,4 +340,60 @@ func listNames(t *testing.T, p string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+func TestOrderByOffset(t *testing.T) {
+	ents := orderByOffset([]fuse.DirEntry{
+		{Name: "b", Off: 10}, {Name: "a", Off: 10}, {Name: "c", Off: 11}, {Name: "d", Off: 5},
+	})
+	var got []string
+	for _, e := range ents {
+		got = append(got, fmt.Sprint(e.Name, e.Off))
+	}
+	if want := []string{"d5", "a10", "b11", "c12"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestSeekdirByCookie: an offset means "after this name", in any listing
+// of the directory, also one that no longer has the name.
+func TestSeekdirByCookie(t *testing.T) {
+	var ents []fuse.DirEntry
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		ents = append(ents, fuse.DirEntry{Name: name, Mode: unix.S_IFREG})
+	}
+	before := &dirHandle{ents: withCookies(slices.Clone(ents))}
+	after := &dirHandle{ents: withCookies(slices.Clone(ents[1:]))} // "a" is gone
+	next := func(d *dirHandle) string {
+		e, _ := d.Readdirent(context.Background())
+		if e == nil {
+			return ""
+		}
+		return e.Name
+	}
+	cases := []struct {
+		name string
+		off  uint64
+		want string
+	}{
+		{name: "start", off: 0, want: before.ents[0].Name},
+		{name: "after the first", off: before.ents[0].Off, want: before.ents[1].Name},
+		{name: "after the last", off: before.ents[4].Off, want: ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before.Seekdir(context.Background(), c.off)
+			if got := next(before); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+	t.Run("a name gone from a later listing", func(t *testing.T) {
+		off := dirCookie("a")
+		before.Seekdir(context.Background(), off)
+		after.Seekdir(context.Background(), off)
+		if b, a := next(before), next(after); a != b {
+			t.Errorf("after %q: the old listing goes on with %q, the new one with %q", "a", b, a)
+		}
+	})
 }

@@ -32,7 +32,8 @@ func gatherFacts(ctx context.Context, o *options, fx *Fixture, mounters []Mounte
 	if unix.Uname(&un) == nil {
 		add("kernel", unix.ByteSliceToString(un.Release[:])+" "+unix.ByteSliceToString(un.Machine[:]))
 	}
-	add("cpus", fmt.Sprintf("%d (%s)", runtime.NumCPU(), procField("/proc/cpuinfo", "model name")))
+	add("cpus", cpus())
+	add("idle vCPU polling", haltPoll())
 	add("memory", memTotal())
 	add("disk", diskOf(o.scratch))
 	add("overlay module", overlayParams())
@@ -163,4 +164,55 @@ func overlayParams() string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// cpus says how many CPUs the machine has and, when the run was confined
+// to fewer (make bench-fs BENCH_CPUS=0), which ones it ran on: the
+// daemons and the workloads inherit the confinement.
+func cpus() string {
+	online := runtime.NumCPU() // the affinity's count: only when sysfs says nothing
+	if b, err := os.ReadFile("/sys/devices/system/cpu/online"); err == nil {
+		online = countCPUList(strings.TrimSpace(string(b)))
+	}
+	s := fmt.Sprintf("%d (%s)", online, procField("/proc/cpuinfo", "model name"))
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) == nil && set.Count() < online {
+		var ids []string
+		for i := 0; i < 1024; i++ {
+			if set.IsSet(i) {
+				ids = append(ids, fmt.Sprint(i))
+			}
+		}
+		s += "; this run confined to CPU " + strings.Join(ids, ",")
+	}
+	return s
+}
+
+// countCPUList counts the CPUs in a kernel CPU list such as "0-3,6".
+func countCPUList(list string) int {
+	n := 0
+	for _, r := range strings.Split(list, ",") {
+		var lo, hi int
+		if c, _ := fmt.Sscanf(r, "%d-%d", &lo, &hi); c == 2 {
+			n += hi - lo + 1
+		} else if c == 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// haltPoll reports the guest's idle polling, which decides what waking an
+// idle virtual CPU costs, and with it every FUSE round trip that crosses
+// CPUs (a halted vCPU is woken through the hypervisor).
+func haltPoll() string {
+	drv, err := os.ReadFile("/sys/devices/system/cpu/cpuidle/current_driver")
+	if err != nil {
+		return ""
+	}
+	s := "cpuidle " + strings.TrimSpace(string(drv))
+	if ns, err := os.ReadFile("/sys/module/haltpoll/parameters/guest_halt_poll_ns"); err == nil {
+		s += ", guest_halt_poll_ns=" + strings.TrimSpace(string(ns))
+	}
+	return s
 }

@@ -57,3 +57,22 @@ Components: main
 		})
 	}
 }
+
+func TestCountCPUList(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     int
+	}{
+		{name: "one", in: "0", want: 1},
+		{name: "range", in: "0-3", want: 4},
+		{name: "ranges and singles", in: "0-1,4,6-7", want: 5},
+		{name: "empty", in: "", want: 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := countCPUList(c.in); got != c.want {
+				t.Errorf("countCPUList(%q) = %d, want %d", c.in, got, c.want)
+			}
+		})
+	}
+}

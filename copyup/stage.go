@@ -74,7 +74,7 @@ func (c *Copier) stageFile(ctx context.Context, src string, st *unix.Stat_t) (*s
 	var out *os.File
 	p, err := c.createTemp(func(p string) error {
 		var err error
-		out, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		out, err = openFile(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, 0o600)
 		return err
 	})
 	if err != nil {
@@ -91,12 +91,26 @@ func (c *Copier) stageFile(ctx context.Context, src string, st *unix.Stat_t) (*s
 // openSource opens src read-only without following a symlink, with
 // O_NOATIME when the caller owns the file or has CAP_FOWNER.
 func openSource(src string) (*os.File, error) {
-	const flags = os.O_RDONLY | unix.O_NOFOLLOW
-	f, err := os.OpenFile(src, flags|unix.O_NOATIME, 0)
+	const flags = unix.O_RDONLY | unix.O_NOFOLLOW
+	f, err := openFile(src, flags|unix.O_NOATIME, 0)
 	if errors.Is(err, unix.EPERM) {
-		f, err = os.OpenFile(src, flags, 0)
+		f, err = openFile(src, flags, 0)
 	}
 	return f, err
+}
+
+// openFile is os.OpenFile for the regular files of a copy-up: the same
+// *os.PathError, without the four fcntl calls os.OpenFile spends on
+// trying to register a regular file with the runtime's poller.
+func openFile(path string, flags int, mode uint32) (*os.File, error) {
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, mode)
+	for err == unix.EINTR { // a lower on FUSE, and a signal
+		fd, err = unix.Open(path, flags|unix.O_CLOEXEC, mode)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // createTemp calls create with fresh temp paths until one does not exist.

@@ -1,7 +1,11 @@
 package unionfs
 
 import (
+	"cmp"
 	"context"
+	"math"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -98,13 +102,52 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	}
 	all := make([]fuse.DirEntry, 0, len(ents)+2)
 	all = append(all,
-		fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: self},
-		fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: parent})
-	all = append(all, ents...)
-	for i := range all {
-		all[i].Off = uint64(i + 1)
-	}
+		fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: self, Off: 1},
+		fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: parent, Off: 2})
+	all = append(all, withCookies(ents)...)
 	return &dirHandle{n: n, ents: all}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// withCookies gives every entry its cookie as offset and orders the
+// listing by it. A cookie is a hash of the name, the same in every listing
+// of the directory (as ext4's), so an offset means "after this name" in a
+// listing made later too: a reader, or the kernel's listing cache, that
+// resumes after the directory changed neither skips nor repeats the
+// entries that stayed. The rare equal hashes are told apart by adding one,
+// in name order.
+func withCookies(ents []fuse.DirEntry) []fuse.DirEntry {
+	for i := range ents {
+		ents[i].Off = dirCookie(ents[i].Name)
+	}
+	return orderByOffset(ents)
+}
+
+// orderByOffset sorts ents by offset, then name, and moves an offset equal
+// to (or below) the one before it up to the next free value.
+func orderByOffset(ents []fuse.DirEntry) []fuse.DirEntry {
+	slices.SortFunc(ents, func(a, b fuse.DirEntry) int {
+		if c := cmp.Compare(a.Off, b.Off); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	for i := 1; i < len(ents); i++ {
+		if ents[i].Off <= ents[i-1].Off {
+			ents[i].Off = ents[i-1].Off + 1
+		}
+	}
+	return ents
+}
+
+// dirCookie hashes name (FNV-1a) into [3, 2^62): above the offsets of "."
+// and "..", and positive as an off_t.
+func dirCookie(name string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return max(h>>2, 3)
 }
 
 // dirHandle is an open directory: a fixed listing and a cursor. go-fuse
@@ -131,21 +174,46 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	return &e, 0
 }
 
-// Seekdir moves the cursor; an offset is the index after an entry.
+// Seekdir moves the cursor after the entry whose offset is off: to the
+// first entry with a greater offset, whether or not off's entry is still
+// in this listing.
 func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	if off > uint64(len(d.ents)) {
-		off = uint64(len(d.ents))
+	if off == math.MaxUint64 {
+		d.pos = len(d.ents)
+		return 0
 	}
-	d.pos = int(off)
+	d.pos, _ = slices.BinarySearchFunc(d.ents, off+1, func(e fuse.DirEntry, t uint64) int {
+		return cmp.Compare(e.Off, t)
+	})
 	return 0
 }
 
 // Fsyncdir syncs the upper directory, if the directory has one.
 func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
-	if upper, _ := d.n.state(); !upper {
+	return d.n.fsyncDir()
+}
+
+var _ = (fs.NodeFsyncer)((*node)(nil))
+
+// Fsync syncs an open file through its handle, and a directory, which the
+// kernel reads without opening it (see dirless), through its upper
+// directory.
+func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	if fh, ok := f.(fs.FileFsyncer); ok {
+		return fh.Fsync(ctx, flags)
+	}
+	if n.IsDir() {
+		return n.fsyncDir()
+	}
+	return syscall.ENOTSUP
+}
+
+// fsyncDir syncs the upper directory, if the directory has one.
+func (n *node) fsyncDir() syscall.Errno {
+	if upper, _ := n.state(); !upper {
 		return 0
 	}
-	fd, err := unix.Open(d.n.u.upperPath(d.n.rel()), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(n.u.upperPath(n.rel()), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return errno(err)
 	}

@@ -59,6 +59,13 @@
 // upper directory of a merged directory is looked up in the layers, so
 // only upper entries cost more system calls when listed.
 //
+// A directory offset (d_off, telldir) is a hash of the entry's name, and a
+// listing is in offset order, as ext4's: an open directory lists a
+// snapshot, and one listed again later resumes after the same name, so a
+// reader that deletes what it has read (rm -r) still sees every other
+// entry once, whichever snapshot, or the kernel's listing cache, serves
+// the rest.
+//
 // go-fuse treats a (number, generation) pair as one kernel inode, so the
 // generation tells apart inodes that share st_ino: each name of a file
 // hard-linked in a lower layer (its generation is hashed from layer, inode
@@ -85,6 +92,9 @@
 // (Options.EntryTimeout and friends), file pages are kept across opens
 // (FOPEN_KEEP_CACHE) and directory listings are cached (FOPEN_CACHE_DIR);
 // the kernel drops them itself when it sends a change through the mount.
+// Directories are read without OPENDIR and RELEASEDIR (dirless: the first
+// OPENDIR is declined, and the kernel then caches listings on its own),
+// which halves the round trips of a cold directory.
 // Changing layer directories behind a mounted union is not supported, as
 // with kernel overlayfs. Setattr replies carry the same attribute timeout
 // as lookups, so a chmod or utimes is not followed by a GETATTR. As root,

@@ -69,8 +69,12 @@ func (u *Union) Mount(mountpoint string) (*Server, error) {
 		NullPermissions: true,
 		RootStableAttr:  &fs.StableAttr{Mode: unix.S_IFDIR, Ino: ino},
 	}
-	srv, err := fs.Mount(mnt, root, opts)
+	srv, err := fuse.NewServer(newDirless(fs.NewNodeFS(root, opts)), mnt, &opts.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mnt, err)
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mnt, err)
 	}
 	// Best effort: without root, reads go in smaller requests.

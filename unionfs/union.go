@@ -26,6 +26,8 @@ type Union struct {
 	copier  *copyup.Copier   // nil when read-only
 	tmpSeq  atomic.Uint64    // names temp entries in <work>/work
 	aliases sync.Map         // fs.StableAttr of a copied-up file -> identity of its live node
+	euid    int              // the daemon's own ids, which new entries get unless chowned
+	egid    int
 }
 
 // New validates the layers and prepares a union. With an upper layer it
@@ -39,7 +41,7 @@ func New(cfg Config, opts ...Option) (*Union, error) {
 	if len(cfg.Lowers) == 0 {
 		return nil, ErrNoLowers
 	}
-	u := &Union{opts: o}
+	u := &Union{opts: o, euid: os.Geteuid(), egid: os.Getegid()}
 	devs := make([]uint64, 0, len(cfg.Lowers)+1)
 	for _, l := range cfg.Lowers {
 		p, st, err := checkDir("lowerdir", l)

@@ -189,7 +189,7 @@ func (u *Union) publish(dir, name string, mk func(path string) error) (string, e
 // owner returns the host uid and gid a new entry made by the caller gets,
 // and whether it inherits the setgid bit of its parent directory.
 func (u *Union) owner(ctx context.Context, parentDir string) (uid, gid int, setgid bool) {
-	uid, gid = os.Getuid(), os.Getgid()
+	uid, gid = u.euid, u.egid
 	if c, ok := fuse.FromContext(ctx); ok {
 		uid, gid = int(u.opts.uidMap.ToHost(c.Uid)), int(u.opts.gidMap.ToHost(c.Gid))
 	}
@@ -204,8 +204,8 @@ func (u *Union) owner(ctx context.Context, parentDir string) (uid, gid int, setg
 // that chown clears (setuid and setgid) unless it is a symlink. The daemon
 // created the entry, so it already has the daemon's owner (and, in a
 // setgid directory, the directory's group): then there is nothing to do.
-func chownNew(path string, uid, gid int, setgid bool, mode uint32, symlink bool) error {
-	if uid == os.Geteuid() && (gid == os.Getegid() || setgid) {
+func (u *Union) chownNew(path string, uid, gid int, setgid bool, mode uint32, symlink bool) error {
+	if uid == u.euid && (gid == u.egid || setgid) {
 		return nil
 	}
 	if err := unix.Lchown(path, uid, gid); err != nil && err != unix.EPERM {

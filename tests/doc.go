@@ -43,6 +43,9 @@
 //     contract (exit 1 and one line on stderr); skipped for fuse-overlayfs.
 //   - TestRootless: as user laminatest (scripts/setup.sh) inside `unshare -Urm`, the way rootless
 //     podman runs a mount program.
+//   - TestUnprivilegedWriteDropsSetuid: laminatest appends to, overwrites
+//     and truncates setuid and setgid files through the union; the modes
+//     afterwards match kernel overlayfs', passthrough on and off.
 //   - TestCrashDuringCopyUp: SIGKILL of a foreground (-f) daemon in the
 //     middle of copying up a 256 MiB file.
 //   - TestImageRunDetached: lamina run -d from an image pushed to an

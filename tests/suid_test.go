@@ -1,0 +1,108 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestUnprivilegedWriteDropsSetuid: a user without CAP_FSETID who writes
+// to or truncates a setuid or setgid file through the union clears those
+// bits, as on kernel overlayfs, with passthrough on and off. The daemon
+// writes as root (which keeps them), so the clearing must come from the
+// kernel's request on behalf of the writer.
+//
+// Not compared: a setgid file without group execute written by a user
+// outside its group. Kernel overlayfs clears setgid then; the kernel's
+// FUSE client recomputes the mode itself and clears setgid only with group
+// execute, and with passthrough the daemon never sees the write, so every
+// FUSE union (fuse-overlayfs too) keeps it.
+func TestUnprivilegedWriteDropsSetuid(t *testing.T) {
+	requireMountEnv(t)
+	watchdog(t, 2*time.Minute)
+	u, err := user.Lookup(rootlessUser)
+	if err != nil {
+		t.Skipf("needs the user %s (scripts/setup.sh): %v", rootlessUser, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	files := []struct {
+		name string
+		perm os.FileMode
+		cmd  string
+	}{
+		{"suid_append", 0o4777 | os.ModeSetuid, "echo x >> %s"},
+		{"sgid_append", 0o2777 | os.ModeSetgid, "echo x >> %s"},
+		{"suid_truncate", 0o4777 | os.ModeSetuid, "truncate -s 1 %s"},
+		{"suid_overwrite", 0o4777 | os.ModeSetuid, "echo x > %s"},
+	}
+	var script []string
+	for _, f := range files {
+		script = append(script, fmt.Sprintf(f.cmd, f.name))
+	}
+
+	// modes runs the script as the unprivileged user in a fresh union
+	// mounted by mount, and returns the files' modes afterwards.
+	modes := func(t *testing.T, mount func(lowers []string, upper, work, mnt string), unmount func(mnt string)) string {
+		root := t.TempDir()
+		for _, d := range []string{filepath.Dir(root), root} { // the user must reach the mount
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lower, upper, work, mnt := filepath.Join(root, "lower"), filepath.Join(root, "upper"), filepath.Join(root, "work"), filepath.Join(root, "mnt")
+		mustMkdirAll(t, lower, upper, work, mnt)
+		for _, f := range files {
+			p := filepath.Join(lower, f.name)
+			if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, f.perm); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mount([]string{lower}, upper, work, mnt)
+		defer unmount(mnt)
+		cmd := exec.Command("/bin/sh", "-c", strings.Join(script, "; "))
+		cmd.Dir = mnt
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("as %s: %v: %s", rootlessUser, err, out)
+		}
+		var got []string
+		for _, f := range files {
+			st, err := os.Stat(filepath.Join(mnt, f.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%s %v", f.name, st.Mode()))
+		}
+		return strings.Join(got, "\n")
+	}
+
+	want := modes(t, func(l []string, u, w, m string) { mountKernel(t, l, u, w, m) }, func(m string) { unmountKernel(t, m) })
+	if !strings.Contains(want, "suid_append -rwxrwxrwx") {
+		t.Fatalf("kernel overlayfs kept setuid on an unprivileged write; this test's premise fails:\n%s", want)
+	}
+	for _, pt := range []string{"passthrough=on", "passthrough=off"} {
+		t.Run(pt, func(t *testing.T) {
+			var extra []string
+			if !subjectIsFuseOverlayfs() {
+				extra = append(extra, pt)
+			}
+			got := modes(t, func(l []string, u, w, m string) {
+				mountSubject(t, l, u, w, m, append(extra, "allow_other")...)
+			}, func(m string) { unmountSubject(t, m) })
+			if got != want {
+				t.Errorf("modes after the writes:\n%s\nkernel overlayfs:\n%s", got, want)
+			}
+		})
+	}
+}

@@ -139,15 +139,17 @@ func orderByOffset(ents []fuse.DirEntry) []fuse.DirEntry {
 	return ents
 }
 
-// dirCookie hashes name (FNV-1a) into [3, 2^62): above the offsets of "."
-// and "..", and positive as an off_t.
+// dirCookie hashes name (FNV-1a) into [3, 2^31): above the offsets of "."
+// and "..", and within a 32-bit off_t, which glibc's readdir in a 32-bit
+// program needs (it fails with EOVERFLOW on a larger d_off; ext4 gives
+// such programs 31-bit hashes for the same reason).
 func dirCookie(name string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(name); i++ {
 		h ^= uint64(name[i])
 		h *= 1099511628211
 	}
-	return max(h>>2, 3)
+	return max(h>>33, 3)
 }
 
 // dirHandle is an open directory: a fixed listing and a cursor. go-fuse

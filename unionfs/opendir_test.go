@@ -143,7 +143,7 @@ func TestDirlessOffsets(t *testing.T) {
 }
 
 // TestDirlessConcurrentReaders: readers of one directory at once, each
-// from the start, all see every entry and leave nothing open.
+// from the start, all see every entry.
 func TestDirlessConcurrentReaders(t *testing.T) {
 	f := newFakeDirs(40)
 	d := newDirless(f)
@@ -162,8 +162,10 @@ func TestDirlessConcurrentReaders(t *testing.T) {
 			t.Errorf("reader %d got %d entries, want 40", i, n)
 		}
 	}
-	if len(f.live) != 0 {
-		t.Errorf("%d listings left open", len(f.live))
+	// Readers that met at an offset share a listing and leave the other
+	// one open, for eviction to release: never more than one a reader.
+	if len(f.live) > len(got) {
+		t.Errorf("%d listings left open by %d readers", len(f.live), len(got))
 	}
 }
 

@@ -35,6 +35,18 @@ func namespaceCases() []diffCase {
 			doMkdir("dir1", 0o755), doMkdir("emptyish/gone1", 0o755), doReaddir("emptyish"),
 			doCreate("wh_dir_target/new", "n"), doReaddir("wh_dir_target"),
 		}},
+		{name: "create_over_whiteout_in_setgid_dir", stack: []layer{{
+			dir("sg").own(1000).mode(0o2775),
+			file("sg/f", "f\n"), dir("sg/d"), file("sg/n", "n\n"),
+		}}, ops: []op{
+			// Found by TestRandomDifferential: an entry made over a whiteout
+			// is staged in the work directory, so it must be given the
+			// setgid parent's group and setgid bit explicitly.
+			doUnlink("sg/f"), doMkdir("sg/f", 0o700), doStat("sg/f"),
+			doRmdir("sg/d"), doCreate("sg/d", "now a file\n"), doStat("sg/d"),
+			doUnlink("sg/n"), doMkfifo("sg/n"), doStat("sg/n"),
+			doMkdir("sg/fresh", 0o755), doStat("sg/fresh"),
+		}},
 		{name: "create_over_whiteout", ops: []op{
 			doCreate("wh_aufs_target", "new\n"), doRead("wh_aufs_target"), doStat("wh_aufs_target"),
 			doCreate("wh_dev_target", "new\n"), doRead("wh_dev_target"),

@@ -32,7 +32,7 @@ func (n *node) makeEntry(ctx context.Context, name string, mode uint32, out *fus
 			return err
 		}
 		newFd = fd
-		if err := chownNew(p, uid, gid, setgid, mode, typ == unix.S_IFLNK); err != nil {
+		if err := chownNew(p, uid, gid, mode, typ == unix.S_IFLNK); err != nil {
 			return err
 		}
 		if opaque {

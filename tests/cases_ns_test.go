@@ -47,6 +47,17 @@ func namespaceCases() []diffCase {
 			doUnlink("sg/n"), doMkfifo("sg/n"), doStat("sg/n"),
 			doMkdir("sg/fresh", 0o755), doStat("sg/fresh"),
 		}},
+		{name: "fstat_after_remove", ops: []op{
+			// Found by TestRandomDifferential: the daemon has no handle on
+			// an open fifo or directory, so fstat after the unlink asked
+			// for a name that was gone (ENOENT).
+			doMkfifo("newfifo"), doFstatRemoved("newfifo"),
+			doFstatRemoved("fifo"),
+			doMkdir("newdir", 0o755), doFstatRemoved("newdir"),
+			doFstatRemoved("emptyish"),
+			doCreate("newfile", "f"), doFstatRemoved("newfile"),
+			doFstatRemoved("mid_only"),
+		}},
 		{name: "create_over_whiteout", ops: []op{
 			doCreate("wh_aufs_target", "new\n"), doRead("wh_aufs_target"), doStat("wh_aufs_target"),
 			doCreate("wh_dev_target", "new\n"), doRead("wh_dev_target"),

@@ -135,3 +135,32 @@ func doRewind(p string) op {
 		return "ok same " + a
 	}}
 }
+
+// doFstatRemoved opens p read-only without blocking (p may be a fifo or a
+// directory), removes it (rmdir for a directory), and fstats the
+// descriptor it still holds.
+func doFstatRemoved(p string) op {
+	return op{name: "fstat after removing " + p, fn: func(m string) string {
+		full := filepath.Join(m, p)
+		fd, err := unix.Open(full, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open:" + errName(err)
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return "fstat before:" + errName(err)
+		}
+		remove := unix.Unlink
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			remove = unix.Rmdir
+		}
+		if err := remove(full); err != nil {
+			return "remove:" + errName(err)
+		}
+		if err := unix.Fstat(fd, &st); err != nil {
+			return "fstat:" + errName(err)
+		}
+		return describe(&st, "")
+	}}
+}

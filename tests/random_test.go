@@ -21,19 +21,25 @@ import (
 //
 // Knobs for long runs by hand:
 //
-//	LAMINA_RANDOM_SEED=N   run only seed N (to reproduce a failure)
-//	LAMINA_RANDOM_SEEDS=K  run seeds 1..K (default 4)
-//	LAMINA_RANDOM_OPS=N    ops per seed (default 300)
+//	LAMINA_RANDOM_SEEDS=K   run seeds 1..K (default 4)
+//	LAMINA_RANDOM_SEED=N    start at seed N, and run one seed unless
+//	                        LAMINA_RANDOM_SEEDS says more (reproduces a failure)
+//	LAMINA_RANDOM_OPS=N     ops per seed (default 300)
+//	LAMINA_RANDOM_SHRINK=1  on a failure, drop ops while it still fails
+//	                        and print what is left
 //
 // Seeds alternate between passthrough=off and passthrough=on when the
-// subject is lamina's own FUSE daemon.
+// subject is lamina's own FUSE daemon. Ops on descriptors held open across
+// other ops run only without passthrough: a descriptor passed through to a
+// lower file keeps reading it after copy-up (unionfs doc, Passthrough).
 func TestRandomDifferential(t *testing.T) {
 	requireMountEnv(t)
 	seeds := envInt(t, "LAMINA_RANDOM_SEEDS", 4)
 	nops := envInt(t, "LAMINA_RANDOM_OPS", 300)
 	first := int64(1)
 	if os.Getenv("LAMINA_RANDOM_SEED") != "" {
-		first, seeds = int64(envInt(t, "LAMINA_RANDOM_SEED", 1)), 1
+		first = int64(envInt(t, "LAMINA_RANDOM_SEED", 1))
+		seeds = envInt(t, "LAMINA_RANDOM_SEEDS", 1)
 	}
 	for seed := first; seed < first+int64(seeds); seed++ {
 		opt := ""
@@ -67,13 +73,13 @@ const randomSnapEvery = 25
 
 func runRandom(t *testing.T, seed int64, nops int, opt string) {
 	watchdog(t, time.Duration(30+nops/20)*time.Second)
-	g := &randGen{r: rand.New(rand.NewSource(seed))}
+	g := &randGen{r: rand.New(rand.NewSource(seed)), held: newHeldFDs(), fdOps: opt != "passthrough=on"}
 	stack := g.stack()
 	ops := make([]op, nops)
 	for i := range ops {
 		ops[i] = g.op()
 	}
-	failed, msg := replayRandom(t, stack, ops, opt, true)
+	failed, msg := replayRandom(t, stack, ops, opt, g.held, true)
 	if failed < 0 {
 		return
 	}
@@ -82,8 +88,8 @@ func runRandom(t *testing.T, seed int64, nops int, opt string) {
 		t.Fatalf("seed %d: %s\nops so far (%s reproduces; add LAMINA_RANDOM_SHRINK=1 to shrink):%s",
 			seed, msg, repro, opList(ops[:failed+1]))
 	}
-	small := shrinkRandom(t, stack, ops[:failed+1], opt)
-	_, msg = replayRandom(t, stack, small, opt, false)
+	small := shrinkRandom(t, stack, ops[:failed+1], opt, g.held)
+	_, msg = replayRandom(t, stack, small, opt, g.held, false)
 	t.Fatalf("seed %d: %s\nshrunk from %d to %d ops (%s reproduces the whole run):%s\nlayers:\n%s",
 		seed, msg, failed+1, len(small), repro, opList(small), describeStack(stack))
 }
@@ -113,10 +119,12 @@ func describeStack(stack []layer) string {
 // which the mounts first differ (-1 if never) and how. With checkUpper it
 // also reads the subject's upper back through the kernel. It unmounts both
 // before returning.
-func replayRandom(t *testing.T, stack []layer, ops []op, opt string, checkUpper bool) (int, string) {
+func replayRandom(t *testing.T, stack []layer, ops []op, opt string, held *heldFDs, checkUpper bool) (int, string) {
 	t.Helper()
 	root, k, s, _ := mountPair(t, stack, opt)
 	defer func() {
+		held.closeAll(k + "/mnt")
+		held.closeAll(s + "/mnt")
 		if _, ok := mountFSType(k + "/mnt"); ok {
 			unmountKernel(t, k+"/mnt")
 		}
@@ -137,6 +145,8 @@ func replayRandom(t *testing.T, stack []layer, ops []op, opt string, checkUpper 
 		}
 	}
 	if checkUpper {
+		held.closeAll(k + "/mnt")
+		held.closeAll(s + "/mnt")
 		sSnap := takeSnapshot(s + "/mnt")
 		unmountKernel(t, k+"/mnt")
 		unmountSubject(t, s+"/mnt")
@@ -147,13 +157,13 @@ func replayRandom(t *testing.T, stack []layer, ops []op, opt string, checkUpper 
 
 // shrinkRandom drops chunks of ops (halves, then quarters, down to single
 // ops) for as long as what is left still makes the mounts differ.
-func shrinkRandom(t *testing.T, stack []layer, ops []op, opt string) []op {
+func shrinkRandom(t *testing.T, stack []layer, ops []op, opt string, held *heldFDs) []op {
 	t.Helper()
 	for chunk := len(ops) / 2; chunk >= 1; chunk /= 2 {
 		for start := 0; start < len(ops); {
 			end := min(start+chunk, len(ops))
 			try := append(append([]op(nil), ops[:start]...), ops[end:]...)
-			if failed, _ := replayRandom(t, stack, try, opt, false); failed >= 0 {
+			if failed, _ := replayRandom(t, stack, try, opt, held, false); failed >= 0 {
 				ops = try[:failed+1]
 				continue
 			}
@@ -166,7 +176,11 @@ func shrinkRandom(t *testing.T, stack []layer, ops []op, opt string) []op {
 // randGen generates layers and operations over a small namespace, so that
 // operations keep meeting each other's names: every path is one to three
 // components long, each component one of randNames.
-type randGen struct{ r *rand.Rand }
+type randGen struct {
+	r     *rand.Rand
+	held  *heldFDs // the descriptors of the fd ops
+	fdOps bool     // whether to generate ops on held descriptors
+}
 
 var randNames = []string{"a", "b", "c"}
 
@@ -329,6 +343,9 @@ const noBlock = unix.O_NONBLOCK
 // op returns one random operation on random paths.
 func (g *randGen) op() op {
 	p := g.path()
+	if g.fdOps && g.r.Intn(100) < 12 {
+		return g.fdOp(p)
+	}
 	switch x := g.r.Intn(100); {
 	case x < 8:
 		return doWrite(p, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|noBlock, 0, g.data())

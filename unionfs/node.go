@@ -18,13 +18,14 @@ type node struct {
 	fs.Inode
 	u *Union
 
-	mu       sync.Mutex // guards the fields below and serialises copy-up
-	upper    bool       // the entry exists in the upper layer
-	upperXwh bool       // the upper directory may hold xwhiteouts
-	lower    int        // topmost lower holding the entry, -1 if none
-	dirs     []lowerDir // directories: merged lower layers, top first
-	lowerPT  bool       // a lower file was handed to the kernel to pass through
-	split    bool       // retired by copy-up; the kernel must look up again
+	mu       sync.Mutex   // guards the fields below and serialises copy-up
+	upper    bool         // the entry exists in the upper layer
+	upperXwh bool         // the upper directory may hold xwhiteouts
+	lower    int          // topmost lower holding the entry, -1 if none
+	dirs     []lowerDir   // directories: merged lower layers, top first
+	lowerPT  bool         // a lower file was handed to the kernel to pass through
+	split    bool         // retired by copy-up; the kernel must look up again
+	gone     *unix.Stat_t // set once removed: the last attributes (keepGone)
 
 	copied atomic.Bool // copied up during this mount (read without mu on the data path)
 }
@@ -245,6 +246,13 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 		}
 		if err != nil && f != nil {
 			err = unix.Fstat(f.fd, &st) // unlinked or retired
+		}
+		if err != nil {
+			n.mu.Lock()
+			if n.gone != nil {
+				st, err = *n.gone, nil // removed, held open by the kernel only
+			}
+			n.mu.Unlock()
 		}
 		if err != nil {
 			return errno(err)

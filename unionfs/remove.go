@@ -25,7 +25,7 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return errno(n.remove(ctx, name, true))
 }
 
-func (n *node) remove(ctx context.Context, name string, dir bool) error {
+func (n *node) remove(ctx context.Context, name string, dir bool) (err error) {
 	if n.u.upper == "" {
 		return syscall.EROFS
 	}
@@ -40,6 +40,11 @@ func (n *node) remove(ctx context.Context, name string, dir bool) error {
 	case !dir && isDir(&e.st):
 		return syscall.EISDIR
 	}
+	defer func() {
+		if err == nil {
+			n.keepGone(name, e)
+		}
+	}()
 	if dir {
 		ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, dirs: e.dirs}
 		ents, err := ch.listAt(join(dirRel, name))
@@ -82,4 +87,33 @@ func (n *node) remove(ctx context.Context, name string, dir bool) error {
 		return err
 	}
 	return os.RemoveAll(moved)
+}
+
+// keepGone gives the node of the removed entry name, if the kernel still
+// has one, the attributes the entry had, with the link count it has now.
+// The kernel may keep the entry open where this daemon holds no handle (a
+// fifo, a device, a directory), and fstat on that descriptor then asks
+// Getattr about a name that no longer exists. A removed upper entry has
+// one link fewer (none for a directory); a whited-out lower entry still
+// exists, unchanged, in its layer.
+func (n *node) keepGone(name string, e *entry) {
+	in := n.GetChild(name)
+	if in == nil {
+		return
+	}
+	ch, ok := in.Operations().(*node)
+	if !ok {
+		return
+	}
+	st := e.st
+	if e.upper {
+		if isDir(&st) || st.Nlink <= 1 {
+			st.Nlink = 0
+		} else {
+			st.Nlink--
+		}
+	}
+	ch.mu.Lock()
+	ch.gone = &st
+	ch.mu.Unlock()
 }

@@ -6,7 +6,9 @@ set -euo pipefail
 
 # gcc, libc6-dev, pkg-config and libseccomp-dev: the runtime is cgo (the
 # nsenter constructor, and seccomp over libseccomp).
-need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci containerd gcc libc6-dev pkg-config libseccomp-dev "$@")
+# git, rsync and python3 (with its sqlite3 module): the real clients that
+# tests/clients_*_test.go run on the union.
+need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci containerd gcc libc6-dev pkg-config libseccomp-dev git rsync python3 "$@")
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,6 +27,8 @@ type node struct {
 	split    bool         // retired by copy-up; the kernel must look up again
 	gone     *unix.Stat_t // set once removed: the last attributes (keepGone)
 
+	moved atomic.Pointer[move] // a rename or remove go-fuse has not recorded yet (pending.go)
+
 	copied atomic.Bool // copied up during this mount (read without mu on the data path)
 }
 
@@ -48,9 +50,6 @@ type entry struct {
 	fresh    bool // just created by this daemon: no origin to read
 }
 
-// rel is the node's path relative to the union root ("" for the root). An
-// unlinked node yields a path that exists in no layer.
-func (n *node) rel() string { return n.Path(n.Root()) }
 
 // state returns a snapshot of the node's layer fields.
 func (n *node) state() (upper bool, lower int) {

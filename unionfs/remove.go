@@ -40,9 +40,17 @@ func (n *node) remove(ctx context.Context, name string, dir bool) (err error) {
 	case !dir && isDir(&e.st):
 		return syscall.EISDIR
 	}
+	// Requests that hold the node's lock (open, setattr, xattrs) see the
+	// entry either before the removal or, through setMove, after it.
+	ch := n.childNode(name)
+	if ch != nil {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+	}
 	defer func() {
-		if err == nil {
-			n.keepGone(name, e)
+		if err == nil && ch != nil {
+			ch.setMove(&move{from: n.EmbeddedInode(), fromName: name})
+			ch.keepGone(e)
 		}
 	}()
 	if dir {
@@ -89,22 +97,26 @@ func (n *node) remove(ctx context.Context, name string, dir bool) (err error) {
 	return os.RemoveAll(moved)
 }
 
-// keepGone gives the node of the removed entry name, if the kernel still
-// has one, the attributes the entry had, with the link count it has now.
-// The kernel may keep the entry open where this daemon holds no handle (a
-// fifo, a device, a directory), and fstat on that descriptor then asks
-// Getattr about a name that no longer exists. A removed upper entry has
-// one link fewer (none for a directory); a whited-out lower entry still
-// exists, unchanged, in its layer.
-func (n *node) keepGone(name string, e *entry) {
+// childNode returns the node of name, if the kernel has looked it up.
+func (n *node) childNode(name string) *node {
 	in := n.GetChild(name)
 	if in == nil {
-		return
+		return nil
 	}
-	ch, ok := in.Operations().(*node)
-	if !ok {
-		return
-	}
+	ch, _ := in.Operations().(*node)
+	return ch
+}
+
+// keepGone gives a node whose entry e was just removed the attributes the
+// entry had, with the link count it has now. The kernel may keep the entry
+// open where this daemon holds no handle (a fifo, a device, a directory),
+// and fstat on that descriptor then asks Getattr about a name that no
+// longer exists. A removed upper entry has one link fewer (none for a
+// directory); a whited-out lower entry still exists, unchanged, in its
+// layer.
+//
+// Preconditions: n.mu is held.
+func (n *node) keepGone(e *entry) {
 	st := e.st
 	if e.upper {
 		if isDir(&st) || st.Nlink <= 1 {
@@ -113,7 +125,5 @@ func (n *node) keepGone(name string, e *entry) {
 			st.Nlink--
 		}
 	}
-	ch.mu.Lock()
-	ch.gone = &st
-	ch.mu.Unlock()
+	n.gone = &st
 }

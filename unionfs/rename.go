@@ -56,7 +56,8 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if chIn == nil {
 		return syscall.ENOENT
 	}
-	if err := chIn.Operations().(*node).ensureUpper(ctx); err != nil {
+	ch := chIn.Operations().(*node)
+	if err := ch.ensureUpper(ctx); err != nil {
 		return err
 	}
 	if err := np.ensureUpper(ctx); err != nil {
@@ -70,6 +71,10 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if err != nil {
 		return err
 	}
+	// Requests that hold the node's lock (open, setattr, xattrs) see the
+	// entry either before the move or, through setMove, after it.
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
 	srcDir, dstDir := n.u.upperPath(srcDirRel), n.u.upperPath(dstDirRel)
 	src, dst := srcDir+"/"+name, dstDir+"/"+newName
 	moved := ""
@@ -100,6 +105,12 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		}
 		return err
 	}
+	if d := np.GetChild(newName); d != nil && d != chIn {
+		if dn, ok := d.Operations().(*node); ok {
+			dn.setMove(&move{from: np.EmbeddedInode(), fromName: newName})
+		}
+	}
+	ch.setMove(&move{from: n.EmbeddedInode(), fromName: name, to: np.EmbeddedInode(), toName: newName})
 	if moved != "" {
 		if err := os.RemoveAll(moved); err != nil {
 			return err

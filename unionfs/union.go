@@ -26,6 +26,8 @@ type Union struct {
 	copier  *copyup.Copier   // nil when read-only
 	tmpSeq  atomic.Uint64    // names temp entries in <work>/work
 	aliases sync.Map         // fs.StableAttr of a copied-up file -> identity of its live node
+
+	pendingMoves atomic.Int64 // nodes with a move set (pending.go); rel is cheap while 0
 }
 
 // New validates the layers and prepares a union. With an upper layer it

@@ -58,6 +58,13 @@ func namespaceCases() []diffCase {
 			doCreate("newfile", "f"), doFstatRemoved("newfile"),
 			doFstatRemoved("mid_only"),
 		}},
+		{name: "fstat_after_copyup_and_remove", ops: []op{
+			// Found by TestRandomDifferential: a read-only descriptor
+			// opened on the lower file, then copied up and removed,
+			// reported the lower file; it must report the removed copy.
+			doFstatCopiedRemoved("a.txt", "more\n"),
+			doFstatCopiedRemoved("dir1/sub/deep", "more\n"),
+		}, notWithPassthrough: "a descriptor the kernel passes through to the lower file stays on it after copy-up (unionfs doc, Passthrough)"},
 		{name: "create_over_whiteout", ops: []op{
 			doCreate("wh_aufs_target", "new\n"), doRead("wh_aufs_target"), doStat("wh_aufs_target"),
 			doCreate("wh_dev_target", "new\n"), doRead("wh_dev_target"),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -139,14 +140,28 @@ func doRewind(p string) op {
 // doFstatRemoved opens p read-only without blocking (p may be a fifo or a
 // directory), removes it (rmdir for a directory), and fstats the
 // descriptor it still holds.
-func doFstatRemoved(p string) op {
-	return op{name: "fstat after removing " + p, fn: func(m string) string {
+func doFstatRemoved(p string) op { return doFstatCopiedRemoved(p, "") }
+
+// doFstatCopiedRemoved is doFstatRemoved with, when data is not empty, an
+// append of data through a second descriptor (a copy-up) before the
+// removal.
+func doFstatCopiedRemoved(p, data string) op {
+	name := "fstat after removing " + p
+	if data != "" {
+		name = "fstat after appending to and removing " + p
+	}
+	return op{name: name, fn: func(m string) string {
 		full := filepath.Join(m, p)
 		fd, err := unix.Open(full, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return "open:" + errName(err)
 		}
 		defer unix.Close(fd)
+		if data != "" {
+			if r := doAppend(p, data).fn(m); !strings.HasPrefix(r, "ok ") {
+				return "append:" + r
+			}
+		}
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			return "fstat before:" + errName(err)

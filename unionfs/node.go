@@ -243,15 +243,24 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 		if err == nil {
 			err = unix.Lstat(p, &st)
 		}
+		// Removed or retired: the upper copy this handle switched to, else
+		// the attributes the entry had when it was removed (the handle's
+		// own descriptor is on the lower file, stale once copied up), else
+		// that lower file.
 		if err != nil && f != nil {
-			err = unix.Fstat(f.fd, &st) // unlinked or retired
+			if fd := f.upfd.Load(); fd > 0 {
+				err = unix.Fstat(int(fd), &st)
+			}
 		}
 		if err != nil {
 			n.mu.Lock()
 			if n.gone != nil {
-				st, err = *n.gone, nil // removed, held open by the kernel only
+				st, err = *n.gone, nil
 			}
 			n.mu.Unlock()
+		}
+		if err != nil && f != nil {
+			err = unix.Fstat(f.fd, &st)
 		}
 		if err != nil {
 			return errno(err)

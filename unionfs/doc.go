@@ -78,6 +78,21 @@
 // before parent, never the other way, so there is no cycle. No lock is held
 // across the data path: reads and writes go straight to a file descriptor.
 //
+// The kernel does not serialise requests on an inode against a rename or
+// unlink of its name, and go-fuse updates its tree of names (from which a
+// node's path is computed) only after the Rename or Unlink handler has
+// returned. Rename and remove therefore hold the moving node's lock across
+// the change on disk and record the change on the node (node.moved) before
+// they release it; a node's path follows that record until go-fuse's tree
+// shows the change (pending.go). Requests that hold the node's lock while
+// they use its path (open, setattr, setxattr, removexattr, link) thus see
+// the entry before the change or after it, never a whiteout or another
+// entry left at the old name. Lock-free readers of attributes (getattr,
+// getxattr, listxattr) may still see the old name for that instant. A
+// removed node keeps the attributes its entry had (node.gone), for fstat
+// of a descriptor the kernel still holds where this daemon holds none (a
+// fifo, a device, a directory).
+//
 // # Kernel caching
 //
 // Lowers are immutable, and the upper changes only through this daemon, so

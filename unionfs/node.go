@@ -50,7 +50,6 @@ type entry struct {
 	fresh    bool // just created by this daemon: no origin to read
 }
 
-
 // state returns a snapshot of the node's layer fields.
 func (n *node) state() (upper bool, lower int) {
 	n.mu.Lock()

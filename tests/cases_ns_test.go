@@ -64,6 +64,9 @@ func namespaceCases() []diffCase {
 			// reported the lower file; it must report the removed copy.
 			doFstatCopiedRemoved("a.txt", "more\n"),
 			doFstatCopiedRemoved("dir1/sub/deep", "more\n"),
+			// The same when a rename replaces the copied-up file.
+			doFstatReplaced("mid_only", 0o755, "top.txt"),
+			doFstatReplaced("dir1/y", 0o600, "shared.txt"),
 		}, notWithPassthrough: "a descriptor the kernel passes through to the lower file stays on it after copy-up (unionfs doc, Passthrough)"},
 		{name: "create_over_whiteout", ops: []op{
 			doCreate("wh_aufs_target", "new\n"), doRead("wh_aufs_target"), doStat("wh_aufs_target"),

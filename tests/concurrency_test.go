@@ -45,17 +45,18 @@ func raceModes() []string {
 	return []string{"passthrough=off", "passthrough=on"}
 }
 
-// raceMount mounts the subject over one lower layer that fill fills, with a
-// fresh upper, and returns the mount point.
-func raceMount(t *testing.T, opt string, fill func(lower string)) string {
+// raceMount mounts the subject with the option opt (if not empty) and
+// more over one lower layer that fill fills, with a fresh upper, and
+// returns the mount point.
+func raceMount(t *testing.T, opt string, fill func(lower string), more ...string) string {
 	t.Helper()
 	root := t.TempDir()
 	lower, upper, work, mnt := root+"/lower", root+"/upper", root+"/work", root+"/mnt"
 	mustMkdirAll(t, lower, upper, work, mnt)
 	fill(lower)
-	var extra []string
+	extra := more
 	if opt != "" {
-		extra = append(extra, opt)
+		extra = append([]string{opt}, more...)
 	}
 	mountSubject(t, []string{lower}, upper, work, mnt, extra...)
 	return mnt
@@ -351,8 +352,10 @@ func mmapFill(p string, c byte) (err error) {
 
 // TestRaceRenameLookup renames files and upper directories back and forth
 // between two directories while other goroutines look the names up, open,
-// read and list them. Lookups may fail only with ENOENT; every file read
-// must have its own contents; nothing may hang.
+// read and list them, and fstat O_PATH descriptors of the files. Lookups
+// may fail only with ENOENT; every file read must have its own contents;
+// fstat must always find a regular file; nothing may hang. The mount
+// caches no attributes (timeout=0), so every fstat reaches the daemon.
 func TestRaceRenameLookup(t *testing.T) {
 	requireRoot(t)
 	requireFUSE(t)
@@ -373,6 +376,16 @@ func TestRaceRenameLookup(t *testing.T) {
 				if err := os.WriteFile(fmt.Sprintf("%s/x/d%d/inside", mnt, i), []byte(fmt.Sprintf("dir %d\n", i)), 0o644); err != nil {
 					t.Fatal(err)
 				}
+			}
+			// O_PATH descriptors: fstat on them asks the daemon by node,
+			// with no file handle, whatever name the file has now.
+			var paths []int
+			for i := 0; i < n; i++ {
+				fd, err := unix.Open(fmt.Sprintf("%s/x/f%d", mnt, i), unix.O_PATH|unix.O_CLOEXEC, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				paths = append(paths, fd)
 			}
 			var bad errs
 			var stop atomic.Bool
@@ -396,6 +409,24 @@ func TestRaceRenameLookup(t *testing.T) {
 				}()
 			}
 			var lookers sync.WaitGroup
+			lookers.Add(1)
+			go func() {
+				defer lookers.Done()
+				for !stop.Load() {
+					for i, fd := range paths {
+						var st unix.Stat_t
+						err := unix.Fstat(fd, &st)
+						if err == unix.ESTALE && opt == "passthrough=on" {
+							// A node whose lower file was passed through is
+							// retired by its copy-up (unionfs doc, Passthrough).
+							continue
+						}
+						if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+							bad.add("fstat of an O_PATH descriptor of f%d: %v, mode %#o", i, err, st.Mode)
+						}
+					}
+				}
+			}()
 			for l := 0; l < 4; l++ {
 				lookers.Add(1)
 				go func() {
@@ -416,6 +447,9 @@ func TestRaceRenameLookup(t *testing.T) {
 			wg.Wait()
 			stop.Store(true)
 			lookers.Wait()
+			for _, fd := range paths {
+				unix.Close(fd)
+			}
 			for i := 0; i < n; i++ {
 				checkRaceLookup(&bad, fmt.Sprintf("%s/x/f%d", mnt, i), fmt.Sprintf("file %d\n", i))
 				if _, err := os.Stat(fmt.Sprintf("%s/y/f%d", mnt, i)); !errors.Is(err, os.ErrNotExist) {
@@ -428,8 +462,14 @@ func TestRaceRenameLookup(t *testing.T) {
 	}
 }
 
-// checkRaceLookup reads p; it may be missing (renamed away), nothing else.
+// checkRaceLookup stats and reads p; it may be missing (renamed away),
+// nothing else.
 func checkRaceLookup(bad *errs, p, want string) {
+	if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+		bad.add("lstat %s: mode %v, want a regular file", p, fi.Mode())
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		bad.add("lstat %s: %v", p, err)
+	}
 	got, err := os.ReadFile(p)
 	switch {
 	case errors.Is(err, os.ErrNotExist):

@@ -179,3 +179,27 @@ func doFstatCopiedRemoved(p, data string) op {
 		return describe(&st, "")
 	}}
 }
+
+// doFstatReplaced opens p read-only, chmods it to mode (a copy-up of a
+// lower file), renames other over it, and fstats the descriptor it still
+// holds on the replaced file.
+func doFstatReplaced(p string, mode uint32, other string) op {
+	return op{name: fmt.Sprintf("fstat after chmod %04o of %s and renaming %s over it", mode, p, other), fn: func(m string) string {
+		fd, err := unix.Open(filepath.Join(m, p), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open:" + errName(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Chmod(filepath.Join(m, p), mode); err != nil {
+			return "chmod:" + errName(err)
+		}
+		if err := unix.Rename(filepath.Join(m, other), filepath.Join(m, p)); err != nil {
+			return "rename:" + errName(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return "fstat:" + errName(err)
+		}
+		return describe(&st, "")
+	}}
+}

@@ -74,6 +74,31 @@ func (n *node) realPath() (string, error) {
 	return n.u.lowerPath(lower, rel), nil
 }
 
+// lstatSettled is lstat of the node's path under its lock: after any
+// rename or remove of the entry in progress (they hold the lock across the
+// change; pending.go). A different file type there means the entry is
+// gone: ENOENT.
+func (n *node) lstatSettled(st *unix.Stat_t) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.split {
+		return syscall.ESTALE
+	}
+	var p string
+	if n.upper {
+		p = n.u.upperPath(n.rel())
+	} else {
+		p = n.u.lowerPath(n.lower, n.rel())
+	}
+	if err := unix.Lstat(p, st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != n.StableAttr().Mode {
+		return syscall.ENOENT
+	}
+	return nil
+}
+
 // layers returns the layers to search below this directory.
 func (n *node) dirLayers() (upper, upperXwh bool, dirs []lowerDir) {
 	n.mu.Lock()
@@ -241,6 +266,13 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 		p, err := n.realPath()
 		if err == nil {
 			err = unix.Lstat(p, &st)
+		}
+		if err == unix.ENOENT || err == nil && st.Mode&unix.S_IFMT != n.StableAttr().Mode {
+			// A rename or remove of the entry may be under way, and the
+			// path found a whiteout or nothing: a reply of another file
+			// type would make the kernel mark the inode bad (EIO). Ask
+			// again once the change is done.
+			err = n.lstatSettled(&st)
 		}
 		// Removed or retired: the upper copy this handle switched to, else
 		// the attributes the entry had when it was removed (the handle's

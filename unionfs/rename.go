@@ -105,9 +105,13 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		}
 		return err
 	}
-	if d := np.GetChild(newName); d != nil && d != chIn {
+	if d := np.GetChild(newName); d != nil && d != chIn && de != nil {
 		if dn, ok := d.Operations().(*node); ok {
+			// The replaced entry is removed: as in remove.
+			dn.mu.Lock()
 			dn.setMove(&move{from: np.EmbeddedInode(), fromName: newName})
+			dn.keepGone(de)
+			dn.mu.Unlock()
 		}
 	}
 	ch.setMove(&move{from: n.EmbeddedInode(), fromName: name, to: np.EmbeddedInode(), toName: newName})

@@ -13,9 +13,15 @@ import (
 // handler returns. In between, a request on the moved node, or on any node
 // below a moved directory, would compute the old path: open a whiteout
 // left there (ENXIO) or, worse, change the entry that now has the name.
-// The handler therefore records the change on the node (setMove) before it
-// makes the change on disk, under the node's lock, and rel follows the
-// record until go-fuse's tree shows the change.
+// The handler therefore holds the node's lock across the change on disk
+// and records the change on the node (setMove) before it lets go, and rel
+// follows the record until go-fuse's tree shows the change. A request that
+// holds the node's lock while it uses the path sees the entry before the
+// change or after it.
+//
+// Known gap: go-fuse may still attach a node under a name it no longer has,
+// when a lookup answered before a rename is registered after it; rel then
+// follows that link (see knownRenameRace in tests/concurrency_test.go).
 
 // move is a namespace change of one node that go-fuse's tree may not show
 // yet: the node was the child from/fromName, and is now to/toName, or
@@ -70,4 +76,13 @@ func (n *node) rel() string {
 		segs[i], segs[j] = segs[j], segs[i]
 	}
 	return strings.Join(segs, "/")
+}
+
+var _ = (fs.NodeOnForgetter)((*node)(nil))
+
+// OnForget drops a move record the kernel will never ask about again.
+func (n *node) OnForget() {
+	if m := n.moved.Load(); m != nil {
+		n.clearMove(m)
+	}
 }

@@ -21,36 +21,48 @@ import (
 //
 // Knobs for long runs by hand:
 //
-//	LAMINA_RANDOM_SEEDS=K   run seeds 1..K (default 4)
+//	LAMINA_RANDOM_SEEDS=K   run seeds 1..K (default 12)
 //	LAMINA_RANDOM_SEED=N    start at seed N, and run one seed unless
 //	                        LAMINA_RANDOM_SEEDS says more (reproduces a failure)
-//	LAMINA_RANDOM_OPS=N     ops per seed (default 300)
+//	LAMINA_RANDOM_OPS=N     ops per seed (default 600)
 //	LAMINA_RANDOM_SHRINK=1  on a failure, drop ops while it still fails
 //	                        and print what is left
 //
-// Seeds alternate between passthrough=off and passthrough=on when the
-// subject is lamina's own FUSE daemon. Ops on descriptors held open across
-// other ops run only without passthrough: a descriptor passed through to a
-// lower file keeps reading it after copy-up (unionfs doc, Passthrough).
+// When the subject is lamina's own unionmount and LAMINA_UNIONMOUNT_DRIVER
+// is not set, seeds take turns with the FUSE daemon without passthrough,
+// with passthrough, and the kernel driver (seed mod 3). Ops on descriptors
+// held open across other ops do not run with passthrough: a descriptor
+// passed through to a lower file keeps reading it after copy-up (unionfs
+// doc, Passthrough).
 func TestRandomDifferential(t *testing.T) {
 	requireMountEnv(t)
-	seeds := envInt(t, "LAMINA_RANDOM_SEEDS", 4)
-	nops := envInt(t, "LAMINA_RANDOM_OPS", 300)
+	seeds := envInt(t, "LAMINA_RANDOM_SEEDS", 12)
+	nops := envInt(t, "LAMINA_RANDOM_OPS", 600)
 	first := int64(1)
 	if os.Getenv("LAMINA_RANDOM_SEED") != "" {
 		first = int64(envInt(t, "LAMINA_RANDOM_SEED", 1))
 		seeds = envInt(t, "LAMINA_RANDOM_SEEDS", 1)
 	}
-	for seed := first; seed < first+int64(seeds); seed++ {
-		opt := ""
-		if !subjectIsFuseOverlayfs() && subjectDriver() == "fuse" {
-			opt = "passthrough=off"
-			if seed%2 == 0 {
-				opt = "passthrough=on"
-			}
+	type mode struct{ name, driver, opt string }
+	modes := []mode{{name: "default"}}
+	switch {
+	case subjectIsFuseOverlayfs():
+	case os.Getenv("LAMINA_UNIONMOUNT_DRIVER") == "":
+		modes = []mode{
+			{name: "off", driver: "fuse", opt: "passthrough=off"},
+			{name: "on", driver: "fuse", opt: "passthrough=on"},
+			{name: "kernel", driver: "overlay"},
 		}
-		t.Run(fmt.Sprintf("seed=%d/%s", seed, opt), func(t *testing.T) {
-			runRandom(t, seed, nops, opt)
+	case subjectDriver() == "fuse":
+		modes = []mode{{name: "off", opt: "passthrough=off"}, {name: "on", opt: "passthrough=on"}}
+	}
+	for seed := first; seed < first+int64(seeds); seed++ {
+		m := modes[int(seed)%len(modes)]
+		t.Run(fmt.Sprintf("seed=%d/%s", seed, m.name), func(t *testing.T) {
+			if m.driver != "" {
+				t.Setenv("LAMINA_UNIONMOUNT_DRIVER", m.driver)
+			}
+			runRandom(t, seed, nops, m.opt)
 		})
 	}
 }

@@ -36,7 +36,15 @@ func requireTool(t *testing.T, names ...string) {
 // out the paths skip names (files whose bytes legitimately differ, such as
 // git's index, which records inode numbers). Finally it unmounts both and
 // checks that the kernel reads the subject's upper as the subject showed it.
+// lamina's FUSE daemon runs with passthrough off and on, as subtests.
 func runClient(t *testing.T, lowers []string, steps clientSteps, skip func(rel string) bool) {
+	t.Helper()
+	for _, opt := range subjectModes() {
+		t.Run(opt, func(t *testing.T) { runClientMode(t, lowers, steps, skip, opt) })
+	}
+}
+
+func runClientMode(t *testing.T, lowers []string, steps clientSteps, skip func(rel string) bool, opt string) {
 	t.Helper()
 	watchdog(t, 90*time.Second)
 	root := t.TempDir()
@@ -44,7 +52,11 @@ func runClient(t *testing.T, lowers []string, steps clientSteps, skip func(rel s
 	s := filepath.Join(root, "s")
 	mustMkdirAll(t, k+"/upper", k+"/work", k+"/mnt", s+"/upper", s+"/work", s+"/mnt")
 	mountKernel(t, lowers, k+"/upper", k+"/work", k+"/mnt")
-	mountSubject(t, lowers, s+"/upper", s+"/work", s+"/mnt")
+	var extra []string
+	if opt != "" {
+		extra = append(extra, opt)
+	}
+	mountSubject(t, lowers, s+"/upper", s+"/work", s+"/mnt", extra...)
 
 	kOut := steps(t, k+"/mnt")
 	sOut := steps(t, s+"/mnt")

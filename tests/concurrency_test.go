@@ -37,8 +37,9 @@ func racePattern(size int64) []byte {
 	return b
 }
 
-// raceModes are the subject's modes the concurrency tests run in.
-func raceModes() []string {
+// subjectModes are the subject's modes the concurrency and client tests run
+// in.
+func subjectModes() []string {
 	if subjectIsFuseOverlayfs() {
 		return []string{""}
 	}
@@ -101,7 +102,7 @@ func (e *errs) report(t *testing.T) {
 func TestRaceCopyUp(t *testing.T) {
 	requireRoot(t)
 	requireFUSE(t)
-	for _, opt := range raceModes() {
+	for _, opt := range subjectModes() {
 		t.Run(opt, func(t *testing.T) {
 			watchdog(t, 120*time.Second)
 			const files, appenders = 4, 4
@@ -240,7 +241,7 @@ func mmapRewrite(p string, n int) error {
 func TestRaceDestructiveWriters(t *testing.T) {
 	requireRoot(t)
 	requireFUSE(t)
-	for _, opt := range raceModes() {
+	for _, opt := range subjectModes() {
 		t.Run(opt, func(t *testing.T) {
 			watchdog(t, 120*time.Second)
 			orig := racePattern(raceFileSize)
@@ -360,7 +361,7 @@ func mmapFill(p string, c byte) (err error) {
 func TestRaceRenameLookup(t *testing.T) {
 	requireRoot(t)
 	requireFUSE(t)
-	for _, opt := range raceModes() {
+	for _, opt := range subjectModes() {
 		t.Run(opt, func(t *testing.T) {
 			watchdog(t, 120*time.Second)
 			const n = 8

@@ -68,6 +68,14 @@
 // during this mount keeps the identity it was looked up with:
 // Union.aliases maps the copied-up identity to it.
 //
+// Known limit: a file hard-linked in a lower layer changes st_ino at
+// copy-up, so its node is retired (node.split, see retireOrAlias) and the
+// kernel gets a new inode for the name. A descriptor opened before the
+// copy-up stays on the retired inode: it keeps reading the lower file and
+// fstat reports the lower file (or the kernel's cached attributes). On
+// kernel overlayfs such a descriptor follows the copy-up.
+// TestKnownStaleFDOnLowerHardLink in tests/ pins this.
+//
 // # Locking
 //
 // The kernel serialises namespace changes within one directory (it holds

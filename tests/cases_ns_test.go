@@ -67,6 +67,11 @@ func namespaceCases() []diffCase {
 			// The same when a rename replaces the copied-up file.
 			doFstatReplaced("mid_only", 0o755, "top.txt"),
 			doFstatReplaced("dir1/y", 0o600, "shared.txt"),
+			// Found by TestRandomDifferential: the removed copy grows
+			// through another descriptor; the read-only one, never
+			// switched to the copy, must still see it.
+			doStaleFDRemovedGrown("owned_dir/f", "grown\n"),
+			doStaleFDRemovedGrown("setuid_bin", "grown\n"),
 		}, notWithPassthrough: "a descriptor the kernel passes through to the lower file stays on it after copy-up (unionfs doc, Passthrough)"},
 		{name: "create_over_whiteout", ops: []op{
 			doCreate("wh_aufs_target", "new\n"), doRead("wh_aufs_target"), doStat("wh_aufs_target"),

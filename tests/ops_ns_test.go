@@ -203,3 +203,38 @@ func doFstatReplaced(p string, mode uint32, other string) op {
 		return describe(&st, "")
 	}}
 }
+
+// doStaleFDRemovedGrown opens p read-only, opens it again for appending (a
+// copy-up of a lower file), removes it, appends data through the second
+// descriptor, and reports what the first one reads and fstat says.
+func doStaleFDRemovedGrown(p, data string) op {
+	return op{name: "read-only fd of " + p + " after copy-up, unlink and append", fn: func(m string) string {
+		full := filepath.Join(m, p)
+		ro, err := unix.Open(full, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open ro:" + errName(err)
+		}
+		defer unix.Close(ro)
+		wr, err := unix.Open(full, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open wr:" + errName(err)
+		}
+		defer unix.Close(wr)
+		if err := unix.Unlink(full); err != nil {
+			return "unlink:" + errName(err)
+		}
+		if _, err := unix.Write(wr, []byte(data)); err != nil {
+			return "write:" + errName(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(ro, &st); err != nil {
+			return "fstat:" + errName(err)
+		}
+		buf := make([]byte, 256)
+		n, err := unix.Pread(ro, buf, 0)
+		if err != nil {
+			return "pread:" + errName(err)
+		}
+		return describe(&st, "") + " read=" + contentString(buf[:n])
+	}}
+}

@@ -99,7 +99,11 @@
 // getxattr, listxattr) may still see the old name for that instant. A
 // removed node keeps the attributes its entry had (node.gone), for fstat
 // of a descriptor the kernel still holds where this daemon holds none (a
-// fifo, a device, a directory).
+// fifo, a device, a directory); a removed file that this mount copied up
+// also keeps a read-only descriptor on its copy (node.goneFd, opened just
+// before the removal, closed when the kernel forgets the node), so that a
+// handle opened on the lower file before the copy-up reads the copy and
+// fstat reports it, as on kernel overlayfs.
 //
 // # Kernel caching
 //

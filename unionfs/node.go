@@ -27,7 +27,8 @@ type node struct {
 	split    bool         // retired by copy-up; the kernel must look up again
 	gone     *unix.Stat_t // set once removed: the last attributes (keepGone)
 
-	moved atomic.Pointer[move] // a rename or remove go-fuse has not recorded yet (pending.go)
+	moved  atomic.Pointer[move] // a rename or remove go-fuse has not recorded yet (pending.go)
+	goneFd atomic.Int32         // removed copy of a file copied up this mount (holdRemoved); 0 if none
 
 	copied atomic.Bool // copied up during this mount (read without mu on the data path)
 }
@@ -275,11 +276,16 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 			err = n.lstatSettled(&st)
 		}
 		// Removed or retired: the upper copy this handle switched to, else
-		// the attributes the entry had when it was removed (the handle's
-		// own descriptor is on the lower file, stale once copied up), else
-		// that lower file.
+		// the removed upper copy (goneFd), else the attributes the entry
+		// had when it was removed (the handle's own descriptor is on the
+		// lower file, stale once copied up), else that lower file.
 		if err != nil && f != nil {
 			if fd := f.upfd.Load(); fd > 0 {
+				err = unix.Fstat(int(fd), &st)
+			}
+		}
+		if err != nil {
+			if fd := n.goneFd.Load(); fd > 0 {
 				err = unix.Fstat(int(fd), &st)
 			}
 		}

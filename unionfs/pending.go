@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hanwen/go-fuse/v2/fs"
+	"golang.org/x/sys/unix"
 )
 
 // A rename or remove changes the layers inside our handler, but go-fuse
@@ -80,9 +81,13 @@ func (n *node) rel() string {
 
 var _ = (fs.NodeOnForgetter)((*node)(nil))
 
-// OnForget drops a move record the kernel will never ask about again.
+// OnForget drops what the node kept for requests the kernel will never
+// send again: its move record and the descriptor of its removed copy.
 func (n *node) OnForget() {
 	if m := n.moved.Load(); m != nil {
 		n.clearMove(m)
+	}
+	if fd := n.goneFd.Swap(0); fd > 0 {
+		unix.Close(int(fd))
 	}
 }

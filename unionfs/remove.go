@@ -47,10 +47,16 @@ func (n *node) remove(ctx context.Context, name string, dir bool) (err error) {
 		ch.mu.Lock()
 		defer ch.mu.Unlock()
 	}
+	held := -1
+	if ch != nil {
+		held = ch.holdRemoved(n.u.upperPath(join(dirRel, name)), e)
+	}
 	defer func() {
 		if err == nil && ch != nil {
 			ch.setMove(&move{from: n.EmbeddedInode(), fromName: name})
-			ch.keepGone(e)
+			ch.keepGone(e, held)
+		} else if held >= 0 {
+			unix.Close(held)
 		}
 	}()
 	if dir {
@@ -115,8 +121,10 @@ func (n *node) childNode(name string) *node {
 // directory); a whited-out lower entry still exists, unchanged, in its
 // layer.
 //
+// held is a descriptor from holdRemoved, or -1.
+//
 // Preconditions: n.mu is held.
-func (n *node) keepGone(e *entry) {
+func (n *node) keepGone(e *entry, held int) {
 	st := e.st
 	if e.upper {
 		if isDir(&st) || st.Nlink <= 1 {
@@ -126,4 +134,28 @@ func (n *node) keepGone(e *entry) {
 		}
 	}
 	n.gone = &st
+	if held >= 0 {
+		if old := n.goneFd.Swap(int32(held)); old > 0 {
+			unix.Close(int(old))
+		}
+	}
+}
+
+// holdRemoved opens, before its removal, the upper copy p of an entry e
+// that this node copied up during this mount, and returns the descriptor
+// (-1 if none): a handle opened on the lower file before the copy-up has
+// not switched to the copy yet, and after the removal has no path to it.
+// Through goneFd it reads the removed copy and fstat reports it, as on
+// kernel overlayfs. Only such nodes pay for the open.
+//
+// Preconditions: n.mu is held.
+func (n *node) holdRemoved(p string, e *entry) int {
+	if !e.upper || !n.copied.Load() || e.st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return -1
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
 }

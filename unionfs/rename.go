@@ -77,6 +77,19 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	defer ch.mu.Unlock()
 	srcDir, dstDir := n.u.upperPath(srcDirRel), n.u.upperPath(dstDirRel)
 	src, dst := srcDir+"/"+name, dstDir+"/"+newName
+	var displaced *node
+	held := -1
+	if d := np.childNode(newName); d != nil && d != ch && de != nil {
+		displaced = d
+		displaced.mu.Lock()
+		held = displaced.holdRemoved(dst, de)
+		displaced.mu.Unlock()
+	}
+	defer func() {
+		if held >= 0 {
+			unix.Close(held)
+		}
+	}()
 	moved := ""
 	if srcIsDir {
 		// Clear the way: an upper target directory (holding only
@@ -105,14 +118,13 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		}
 		return err
 	}
-	if d := np.GetChild(newName); d != nil && d != chIn && de != nil {
-		if dn, ok := d.Operations().(*node); ok {
-			// The replaced entry is removed: as in remove.
-			dn.mu.Lock()
-			dn.setMove(&move{from: np.EmbeddedInode(), fromName: newName})
-			dn.keepGone(de)
-			dn.mu.Unlock()
-		}
+	if displaced != nil {
+		// The replaced entry is removed: as in remove.
+		displaced.mu.Lock()
+		displaced.setMove(&move{from: np.EmbeddedInode(), fromName: newName})
+		displaced.keepGone(de, held)
+		displaced.mu.Unlock()
+		held = -1
 	}
 	ch.setMove(&move{from: n.EmbeddedInode(), fromName: name, to: np.EmbeddedInode(), toName: newName})
 	if moved != "" {

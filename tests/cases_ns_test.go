@@ -35,6 +35,44 @@ func namespaceCases() []diffCase {
 			doMkdir("dir1", 0o755), doMkdir("emptyish/gone1", 0o755), doReaddir("emptyish"),
 			doCreate("wh_dir_target/new", "n"), doReaddir("wh_dir_target"),
 		}},
+		{name: "create_over_whiteout_in_setgid_dir", stack: []layer{{
+			dir("sg").own(1000).mode(0o2775),
+			file("sg/f", "f\n"), dir("sg/d"), file("sg/n", "n\n"),
+		}}, ops: []op{
+			// Found by TestRandomDifferential: an entry made over a whiteout
+			// is staged in the work directory, so it must be given the
+			// setgid parent's group and setgid bit explicitly.
+			doUnlink("sg/f"), doMkdir("sg/f", 0o700), doStat("sg/f"),
+			doRmdir("sg/d"), doCreate("sg/d", "now a file\n"), doStat("sg/d"),
+			doUnlink("sg/n"), doMkfifo("sg/n"), doStat("sg/n"),
+			doMkdir("sg/fresh", 0o755), doStat("sg/fresh"),
+		}},
+		{name: "fstat_after_remove", ops: []op{
+			// Found by TestRandomDifferential: the daemon has no handle on
+			// an open fifo or directory, so fstat after the unlink asked
+			// for a name that was gone (ENOENT).
+			doMkfifo("newfifo"), doFstatRemoved("newfifo"),
+			doFstatRemoved("fifo"),
+			doMkdir("newdir", 0o755), doFstatRemoved("newdir"),
+			doFstatRemoved("emptyish"),
+			doCreate("newfile", "f"), doFstatRemoved("newfile"),
+			doFstatRemoved("mid_only"),
+		}},
+		{name: "fstat_after_copyup_and_remove", ops: []op{
+			// Found by TestRandomDifferential: a read-only descriptor
+			// opened on the lower file, then copied up and removed,
+			// reported the lower file; it must report the removed copy.
+			doFstatCopiedRemoved("a.txt", "more\n"),
+			doFstatCopiedRemoved("dir1/sub/deep", "more\n"),
+			// The same when a rename replaces the copied-up file.
+			doFstatReplaced("mid_only", 0o755, "top.txt"),
+			doFstatReplaced("dir1/y", 0o600, "shared.txt"),
+			// Found by TestRandomDifferential: the removed copy grows
+			// through another descriptor; the read-only one, never
+			// switched to the copy, must still see it.
+			doStaleFDRemovedGrown("owned_dir/f", "grown\n"),
+			doStaleFDRemovedGrown("setuid_bin", "grown\n"),
+		}, notWithPassthrough: "a descriptor the kernel passes through to the lower file stays on it after copy-up (unionfs doc, Passthrough)"},
 		{name: "create_over_whiteout", ops: []op{
 			doCreate("wh_aufs_target", "new\n"), doRead("wh_aufs_target"), doStat("wh_aufs_target"),
 			doCreate("wh_dev_target", "new\n"), doRead("wh_dev_target"),

@@ -80,21 +80,7 @@ func runDiffCase(t *testing.T, c diffCase, subjectOpts ...string) {
 	if stack == nil {
 		stack = stdStack()
 	}
-	root := t.TempDir()
-	k := filepath.Join(root, "k")
-	s := filepath.Join(root, "s")
-	mustMkdirAll(t, k+"/upper", k+"/work", k+"/mnt", s+"/upper", s+"/work", s+"/mnt")
-	kLowers := buildOracleStack(t, root, "k-lower", stack)
-	sLowers := buildStack(t, root, "s-lower", stack)
-
-	mountKernel(t, kLowers, k+"/upper", k+"/work", k+"/mnt")
-	var extra []string
-	for _, o := range subjectOpts {
-		if o != "" {
-			extra = append(extra, o)
-		}
-	}
-	mountSubject(t, sLowers, s+"/upper", s+"/work", s+"/mnt", extra...)
+	root, k, s, sLowers := mountPair(t, stack, subjectOpts...)
 
 	for i, o := range c.ops {
 		kr := o.fn(k + "/mnt")
@@ -123,6 +109,30 @@ func runDiffCase(t *testing.T, c diffCase, subjectOpts ...string) {
 		t.Logf("subject upper after unmount:\n%s", strings.Join(listRaw(s+"/upper"), "\n"))
 	}
 	checkUpperWithKernel(t, root, stack, s+"/upper", sSnap)
+}
+
+// mountPair builds stack twice under a fresh temporary root, mounts the
+// oracle on ROOT/k/mnt and the subject (with subjectOpts; empty ones are
+// dropped) on ROOT/s/mnt, and returns the root, the two base directories
+// and the subject's lowers.
+func mountPair(t *testing.T, stack []layer, subjectOpts ...string) (root, k, s string, sLowers []string) {
+	t.Helper()
+	root = t.TempDir()
+	k = filepath.Join(root, "k")
+	s = filepath.Join(root, "s")
+	mustMkdirAll(t, k+"/upper", k+"/work", k+"/mnt", s+"/upper", s+"/work", s+"/mnt")
+	kLowers := buildOracleStack(t, root, "k-lower", stack)
+	sLowers = buildStack(t, root, "s-lower", stack)
+
+	mountKernel(t, kLowers, k+"/upper", k+"/work", k+"/mnt")
+	var extra []string
+	for _, o := range subjectOpts {
+		if o != "" {
+			extra = append(extra, o)
+		}
+	}
+	mountSubject(t, sLowers, s+"/upper", s+"/work", s+"/mnt", extra...)
+	return root, k, s, sLowers
 }
 
 // checkUpperWithKernel mounts the kernel read-only over the subject's upper

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -133,5 +134,107 @@ func doRewind(p string) op {
 			return fmt.Sprintf("after rewind %s, fresh %s", a, f)
 		}
 		return "ok same " + a
+	}}
+}
+
+// doFstatRemoved opens p read-only without blocking (p may be a fifo or a
+// directory), removes it (rmdir for a directory), and fstats the
+// descriptor it still holds.
+func doFstatRemoved(p string) op { return doFstatCopiedRemoved(p, "") }
+
+// doFstatCopiedRemoved is doFstatRemoved with, when data is not empty, an
+// append of data through a second descriptor (a copy-up) before the
+// removal.
+func doFstatCopiedRemoved(p, data string) op {
+	name := "fstat after removing " + p
+	if data != "" {
+		name = "fstat after appending to and removing " + p
+	}
+	return op{name: name, fn: func(m string) string {
+		full := filepath.Join(m, p)
+		fd, err := unix.Open(full, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open:" + errName(err)
+		}
+		defer unix.Close(fd)
+		if data != "" {
+			if r := doAppend(p, data).fn(m); !strings.HasPrefix(r, "ok ") {
+				return "append:" + r
+			}
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return "fstat before:" + errName(err)
+		}
+		remove := unix.Unlink
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			remove = unix.Rmdir
+		}
+		if err := remove(full); err != nil {
+			return "remove:" + errName(err)
+		}
+		if err := unix.Fstat(fd, &st); err != nil {
+			return "fstat:" + errName(err)
+		}
+		return describe(&st, "")
+	}}
+}
+
+// doFstatReplaced opens p read-only, chmods it to mode (a copy-up of a
+// lower file), renames other over it, and fstats the descriptor it still
+// holds on the replaced file.
+func doFstatReplaced(p string, mode uint32, other string) op {
+	return op{name: fmt.Sprintf("fstat after chmod %04o of %s and renaming %s over it", mode, p, other), fn: func(m string) string {
+		fd, err := unix.Open(filepath.Join(m, p), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open:" + errName(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Chmod(filepath.Join(m, p), mode); err != nil {
+			return "chmod:" + errName(err)
+		}
+		if err := unix.Rename(filepath.Join(m, other), filepath.Join(m, p)); err != nil {
+			return "rename:" + errName(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return "fstat:" + errName(err)
+		}
+		return describe(&st, "")
+	}}
+}
+
+// doStaleFDRemovedGrown opens p read-only, opens it again for appending (a
+// copy-up of a lower file), removes it, appends data through the second
+// descriptor, and reports what the first one reads and fstat says.
+func doStaleFDRemovedGrown(p, data string) op {
+	return op{name: "read-only fd of " + p + " after copy-up, unlink and append", fn: func(m string) string {
+		full := filepath.Join(m, p)
+		ro, err := unix.Open(full, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open ro:" + errName(err)
+		}
+		defer unix.Close(ro)
+		wr, err := unix.Open(full, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open wr:" + errName(err)
+		}
+		defer unix.Close(wr)
+		if err := unix.Unlink(full); err != nil {
+			return "unlink:" + errName(err)
+		}
+		if _, err := unix.Write(wr, []byte(data)); err != nil {
+			return "write:" + errName(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(ro, &st); err != nil {
+			return "fstat:" + errName(err)
+		}
+		buf := make([]byte, 256)
+		n, err := unix.Pread(ro, buf, 0)
+		if err != nil {
+			return "pread:" + errName(err)
+		}
+		return describe(&st, "") + " read=" + contentString(buf[:n])
 	}}
 }

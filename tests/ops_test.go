@@ -24,8 +24,11 @@ func doRead(p string) op {
 	return op{name: "read " + p, fn: func(m string) string { return readString(filepath.Join(m, p)) }}
 }
 
-func readString(p string) string {
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func readString(p string) string { return readStringFlags(p, 0) }
+
+// readStringFlags reads all of p, opened read-only with extra flags.
+func readStringFlags(p string, flags int) string {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|flags, 0)
 	if err != nil {
 		return "open:" + errName(err)
 	}
@@ -44,9 +47,12 @@ func readString(p string) string {
 	}
 }
 
-func doReadAt(p string, off int64, n int) op {
+func doReadAt(p string, off int64, n int) op { return doReadAtFlags(p, 0, off, n) }
+
+// doReadAtFlags reads n bytes of p at off, opened read-only with extra flags.
+func doReadAtFlags(p string, flags int, off int64, n int) op {
 	return op{name: fmt.Sprintf("pread %s @%d+%d", p, off, n), fn: func(m string) string {
-		fd, err := unix.Open(filepath.Join(m, p), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(filepath.Join(m, p), unix.O_RDONLY|unix.O_CLOEXEC|flags, 0)
 		if err != nil {
 			return "open:" + errName(err)
 		}

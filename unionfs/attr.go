@@ -46,6 +46,8 @@ func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if err := n.ensureUpperSize(ctx, limit); err != nil {
 		return err
 	}
+	n.mu.Lock() // against a rename or remove of the entry (pending.go)
+	defer n.mu.Unlock()
 	p := n.u.upperPath(n.rel())
 	uid, hasUID := in.GetUID()
 	gid, hasGID := in.GetGID()
@@ -166,6 +168,8 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if err := n.ensureUpper(ctx); err != nil {
 		return errno(err)
 	}
+	n.mu.Lock() // against a rename or remove of the entry (pending.go)
+	defer n.mu.Unlock()
 	return errno(unix.Lsetxattr(n.u.upperPath(n.rel()), attr, data, int(flags)))
 }
 
@@ -186,5 +190,7 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if err := n.ensureUpper(ctx); err != nil {
 		return errno(err)
 	}
+	n.mu.Lock() // against a rename or remove of the entry (pending.go)
+	defer n.mu.Unlock()
 	return errno(unix.Lremovexattr(n.u.upperPath(n.rel()), attr))
 }

@@ -32,7 +32,7 @@ func (n *node) makeEntry(ctx context.Context, name string, mode uint32, out *fus
 			return err
 		}
 		newFd = fd
-		if err := n.u.chownNew(p, uid, gid, setgid, mode, typ == unix.S_IFLNK); err != nil {
+		if err := chownNew(p, uid, gid, mode, typ == unix.S_IFLNK); err != nil {
 			return err
 		}
 		if opaque {
@@ -123,11 +123,12 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if err := n.ensureUpper(ctx); err != nil {
 		return nil, errno(err)
 	}
-	src := n.u.upperPath(t.rel())
 	dirRel := n.rel()
+	t.mu.Lock() // against a rename or remove of the target (pending.go)
 	path, err := n.u.publish(n.u.upperPath(dirRel), name, func(p string) error {
-		return unix.Link(src, p)
+		return unix.Link(n.u.upperPath(t.rel()), p)
 	})
+	t.mu.Unlock()
 	if err != nil {
 		return nil, errno(err)
 	}

@@ -75,6 +75,14 @@
 // during this mount keeps the identity it was looked up with:
 // Union.aliases maps the copied-up identity to it.
 //
+// Known limit: a file hard-linked in a lower layer changes st_ino at
+// copy-up, so its node is retired (node.split, see retireOrAlias) and the
+// kernel gets a new inode for the name. A descriptor opened before the
+// copy-up stays on the retired inode: it keeps reading the lower file and
+// fstat reports the lower file (or the kernel's cached attributes). On
+// kernel overlayfs such a descriptor follows the copy-up.
+// TestKnownStaleFDOnLowerHardLink in tests/ pins this.
+//
 // # Locking
 //
 // The kernel serialises namespace changes within one directory (it holds
@@ -84,6 +92,25 @@
 // parent's (to copy the parent up first): locks are always taken child
 // before parent, never the other way, so there is no cycle. No lock is held
 // across the data path: reads and writes go straight to a file descriptor.
+//
+// The kernel does not serialise requests on an inode against a rename or
+// unlink of its name, and go-fuse updates its tree of names (from which a
+// node's path is computed) only after the Rename or Unlink handler has
+// returned. Rename and remove therefore hold the moving node's lock across
+// the change on disk and record the change on the node (node.moved) before
+// they release it; a node's path follows that record until go-fuse's tree
+// shows the change (pending.go). Requests that hold the node's lock while
+// they use its path (open, setattr, setxattr, removexattr, link) thus see
+// the entry before the change or after it, never a whiteout or another
+// entry left at the old name. Lock-free readers of attributes (getattr,
+// getxattr, listxattr) may still see the old name for that instant. A
+// removed node keeps the attributes its entry had (node.gone), for fstat
+// of a descriptor the kernel still holds where this daemon holds none (a
+// fifo, a device, a directory); a removed file that this mount copied up
+// also keeps a read-only descriptor on its copy (node.goneFd, opened just
+// before the removal, closed when the kernel forgets the node), so that a
+// handle opened on the lower file before the copy-up reads the copy and
+// fstat reports it, as on kernel overlayfs.
 //
 // # Kernel caching
 //

@@ -106,12 +106,15 @@ func (f *file) readFd() int {
 		return int(fd)
 	}
 	p, err := f.n.realPath()
-	if err != nil {
-		return f.fd // retired: keeps reading the lower file
+	fd := -1
+	if err == nil {
+		fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	}
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return f.fd
+		if g := f.n.goneFd.Load(); g > 0 {
+			return int(g) // removed: the copy it had
+		}
+		return f.fd // retired, or removed with no copy kept: the lower file
 	}
 	f.upfd.Store(int32(fd))
 	return fd

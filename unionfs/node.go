@@ -18,13 +18,17 @@ type node struct {
 	fs.Inode
 	u *Union
 
-	mu       sync.Mutex // guards the fields below and serialises copy-up
-	upper    bool       // the entry exists in the upper layer
-	upperXwh bool       // the upper directory may hold xwhiteouts
-	lower    int        // topmost lower holding the entry, -1 if none
-	dirs     []lowerDir // directories: merged lower layers, top first
-	lowerPT  bool       // a lower file was handed to the kernel to pass through
-	split    bool       // retired by copy-up; the kernel must look up again
+	mu       sync.Mutex   // guards the fields below and serialises copy-up
+	upper    bool         // the entry exists in the upper layer
+	upperXwh bool         // the upper directory may hold xwhiteouts
+	lower    int          // topmost lower holding the entry, -1 if none
+	dirs     []lowerDir   // directories: merged lower layers, top first
+	lowerPT  bool         // a lower file was handed to the kernel to pass through
+	split    bool         // retired by copy-up; the kernel must look up again
+	gone     *unix.Stat_t // set once removed: the last attributes (keepGone)
+
+	moved  atomic.Pointer[move] // a rename or remove go-fuse has not recorded yet (pending.go)
+	goneFd atomic.Int32         // removed copy of a file copied up this mount (holdRemoved); 0 if none
 
 	copied atomic.Bool // copied up during this mount (read without mu on the data path)
 }
@@ -46,10 +50,6 @@ type entry struct {
 	layer    int  // layer number of the topmost entry (0 = upper)
 	fresh    bool // just created by this daemon: no origin to read
 }
-
-// rel is the node's path relative to the union root ("" for the root). An
-// unlinked node yields a path that exists in no layer.
-func (n *node) rel() string { return n.Path(n.Root()) }
 
 // state returns a snapshot of the node's layer fields.
 func (n *node) state() (upper bool, lower int) {
@@ -73,6 +73,31 @@ func (n *node) realPath() (string, error) {
 		return n.u.upperPath(rel), nil
 	}
 	return n.u.lowerPath(lower, rel), nil
+}
+
+// lstatSettled is lstat of the node's path under its lock: after any
+// rename or remove of the entry in progress (they hold the lock across the
+// change; pending.go). A different file type there means the entry is
+// gone: ENOENT.
+func (n *node) lstatSettled(st *unix.Stat_t) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.split {
+		return syscall.ESTALE
+	}
+	var p string
+	if n.upper {
+		p = n.u.upperPath(n.rel())
+	} else {
+		p = n.u.lowerPath(n.lower, n.rel())
+	}
+	if err := unix.Lstat(p, st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != n.StableAttr().Mode {
+		return syscall.ENOENT
+	}
+	return nil
 }
 
 // layers returns the layers to search below this directory.
@@ -243,8 +268,36 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 		if err == nil {
 			err = unix.Lstat(p, &st)
 		}
+		if err == unix.ENOENT || err == nil && st.Mode&unix.S_IFMT != n.StableAttr().Mode {
+			// A rename or remove of the entry may be under way, and the
+			// path found a whiteout or nothing: a reply of another file
+			// type would make the kernel mark the inode bad (EIO). Ask
+			// again once the change is done.
+			err = n.lstatSettled(&st)
+		}
+		// Removed or retired: the upper copy this handle switched to, else
+		// the removed upper copy (goneFd), else the attributes the entry
+		// had when it was removed (the handle's own descriptor is on the
+		// lower file, stale once copied up), else that lower file.
 		if err != nil && f != nil {
-			err = unix.Fstat(f.fd, &st) // unlinked or retired
+			if fd := f.upfd.Load(); fd > 0 {
+				err = unix.Fstat(int(fd), &st)
+			}
+		}
+		if err != nil {
+			if fd := n.goneFd.Load(); fd > 0 {
+				err = unix.Fstat(int(fd), &st)
+			}
+		}
+		if err != nil {
+			n.mu.Lock()
+			if n.gone != nil {
+				st, err = *n.gone, nil
+			}
+			n.mu.Unlock()
+		}
+		if err != nil && f != nil {
+			err = unix.Fstat(f.fd, &st)
 		}
 		if err != nil {
 			return errno(err)

@@ -25,7 +25,7 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return errno(n.remove(ctx, name, true))
 }
 
-func (n *node) remove(ctx context.Context, name string, dir bool) error {
+func (n *node) remove(ctx context.Context, name string, dir bool) (err error) {
 	if n.u.upper == "" {
 		return syscall.EROFS
 	}
@@ -40,6 +40,25 @@ func (n *node) remove(ctx context.Context, name string, dir bool) error {
 	case !dir && isDir(&e.st):
 		return syscall.EISDIR
 	}
+	// Requests that hold the node's lock (open, setattr, xattrs) see the
+	// entry either before the removal or, through setMove, after it.
+	ch := n.childNode(name)
+	if ch != nil {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+	}
+	held := -1
+	if ch != nil {
+		held = ch.holdRemoved(n.u.upperPath(join(dirRel, name)), e)
+	}
+	defer func() {
+		if err == nil && ch != nil {
+			ch.setMove(&move{from: n.EmbeddedInode(), fromName: name})
+			ch.keepGone(e, held)
+		} else if held >= 0 {
+			unix.Close(held)
+		}
+	}()
 	if dir {
 		ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, dirs: e.dirs}
 		ents, err := ch.listAt(join(dirRel, name))
@@ -82,4 +101,61 @@ func (n *node) remove(ctx context.Context, name string, dir bool) error {
 		return err
 	}
 	return os.RemoveAll(moved)
+}
+
+// childNode returns the node of name, if the kernel has looked it up.
+func (n *node) childNode(name string) *node {
+	in := n.GetChild(name)
+	if in == nil {
+		return nil
+	}
+	ch, _ := in.Operations().(*node)
+	return ch
+}
+
+// keepGone gives a node whose entry e was just removed the attributes the
+// entry had, with the link count it has now. The kernel may keep the entry
+// open where this daemon holds no handle (a fifo, a device, a directory),
+// and fstat on that descriptor then asks Getattr about a name that no
+// longer exists. A removed upper entry has one link fewer (none for a
+// directory); a whited-out lower entry still exists, unchanged, in its
+// layer.
+//
+// held is a descriptor from holdRemoved, or -1.
+//
+// Preconditions: n.mu is held.
+func (n *node) keepGone(e *entry, held int) {
+	st := e.st
+	if e.upper {
+		if isDir(&st) || st.Nlink <= 1 {
+			st.Nlink = 0
+		} else {
+			st.Nlink--
+		}
+	}
+	n.gone = &st
+	if held >= 0 {
+		if old := n.goneFd.Swap(int32(held)); old > 0 {
+			unix.Close(int(old))
+		}
+	}
+}
+
+// holdRemoved opens, before its removal, the upper copy p of an entry e
+// that this node copied up during this mount, and returns the descriptor
+// (-1 if none): a handle opened on the lower file before the copy-up has
+// not switched to the copy yet, and after the removal has no path to it.
+// Through goneFd it reads the removed copy and fstat reports it, as on
+// kernel overlayfs. Only such nodes pay for the open.
+//
+// Preconditions: n.mu is held.
+func (n *node) holdRemoved(p string, e *entry) int {
+	if !e.upper || !n.copied.Load() || e.st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return -1
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
 }

@@ -56,7 +56,8 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if chIn == nil {
 		return syscall.ENOENT
 	}
-	if err := chIn.Operations().(*node).ensureUpper(ctx); err != nil {
+	ch := chIn.Operations().(*node)
+	if err := ch.ensureUpper(ctx); err != nil {
 		return err
 	}
 	if err := np.ensureUpper(ctx); err != nil {
@@ -70,8 +71,25 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if err != nil {
 		return err
 	}
+	// Requests that hold the node's lock (open, setattr, xattrs) see the
+	// entry either before the move or, through setMove, after it.
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
 	srcDir, dstDir := n.u.upperPath(srcDirRel), n.u.upperPath(dstDirRel)
 	src, dst := srcDir+"/"+name, dstDir+"/"+newName
+	var displaced *node
+	held := -1
+	if d := np.childNode(newName); d != nil && d != ch && de != nil {
+		displaced = d
+		displaced.mu.Lock()
+		held = displaced.holdRemoved(dst, de)
+		displaced.mu.Unlock()
+	}
+	defer func() {
+		if held >= 0 {
+			unix.Close(held)
+		}
+	}()
 	moved := ""
 	if srcIsDir {
 		// Clear the way: an upper target directory (holding only
@@ -100,6 +118,15 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		}
 		return err
 	}
+	if displaced != nil {
+		// The replaced entry is removed: as in remove.
+		displaced.mu.Lock()
+		displaced.setMove(&move{from: np.EmbeddedInode(), fromName: newName})
+		displaced.keepGone(de, held)
+		displaced.mu.Unlock()
+		held = -1
+	}
+	ch.setMove(&move{from: n.EmbeddedInode(), fromName: name, to: np.EmbeddedInode(), toName: newName})
 	if moved != "" {
 		if err := os.RemoveAll(moved); err != nil {
 			return err

@@ -28,6 +28,8 @@ type Union struct {
 	aliases sync.Map         // fs.StableAttr of a copied-up file -> identity of its live node
 	euid    int              // the daemon's own ids, which new entries get unless chowned
 	egid    int
+
+	pendingMoves atomic.Int64 // nodes with a move set (pending.go); rel is cheap while 0
 }
 
 // New validates the layers and prepares a union. With an upper layer it

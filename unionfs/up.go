@@ -200,18 +200,23 @@ func (u *Union) owner(ctx context.Context, parentDir string) (uid, gid int, setg
 	return uid, gid, setgid
 }
 
-// chownNew gives a new entry its owner; mode restores the permission bits
-// that chown clears (setuid and setgid) unless it is a symlink. The daemon
-// created the entry, so it already has the daemon's owner (and, in a
-// setgid directory, the directory's group): then there is nothing to do.
-func (u *Union) chownNew(path string, uid, gid int, setgid bool, mode uint32, symlink bool) error {
-	if uid == u.euid && (gid == u.egid || setgid) {
-		return nil
+// chownNew gives a new entry its owner, and mode's setuid, setgid and
+// sticky bits (which mkdir and mknod drop or the chown clears) unless it is
+// a symlink. It checks the entry rather than assuming what the parent
+// passed on: an entry staged in the work directory (over a whiteout) did
+// not inherit the group and setgid bit of a setgid parent.
+func chownNew(path string, uid, gid int, mode uint32, symlink bool) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return fmt.Errorf("stat new entry: %w", err)
 	}
-	if err := unix.Lchown(path, uid, gid); err != nil && err != unix.EPERM {
-		return fmt.Errorf("chown new entry: %w", err)
+	if int(st.Uid) != uid || int(st.Gid) != gid {
+		if err := unix.Lchown(path, uid, gid); err != nil && err != unix.EPERM {
+			return fmt.Errorf("chown new entry: %w", err)
+		}
+		st.Mode &^= unix.S_ISUID | unix.S_ISGID
 	}
-	if !symlink && mode&(unix.S_ISUID|unix.S_ISGID|unix.S_ISVTX) != 0 {
+	if !symlink && mode&(unix.S_ISUID|unix.S_ISGID|unix.S_ISVTX) != 0 && st.Mode&07777 != mode&07777 {
 		if err := unix.Chmod(path, mode&07777); err != nil {
 			return fmt.Errorf("chmod new entry: %w", err)
 		}

@@ -212,7 +212,7 @@ func (r *Results) WriteMarkdown(w io.Writer, svgName string) error {
 	ew := &errWriter{w: w}
 	fmt.Fprintln(ew, "# lamina filesystem benchmark")
 	fmt.Fprintln(ew)
-	fmt.Fprintf(ew, "Written by `make bench-fs` (`go run ./bench/cmd/benchfs`). Median of %d run(s) in seconds; in parentheses the ratio to kernel overlayfs (`%s`) in the same run. Lower is better.\n\n", r.Runs, Baseline)
+	fmt.Fprintf(ew, "Written by `make bench-fs` (`bin/benchfs`, from ./bench/cmd/benchfs). Median of %d run(s) in seconds; in parentheses the ratio to kernel overlayfs (`%s`) in the same run. Lower is better.\n\n", r.Runs, Baseline)
 	header, rows := r.Table(0)
 	writeMDRow(ew, header)
 	sep := []string{"---"}

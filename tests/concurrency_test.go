@@ -94,6 +94,45 @@ func (e *errs) report(t *testing.T) {
 	}
 }
 
+// race runs goroutines that start together: workers run once, loopers run
+// again and again until every worker is done (or until they return false).
+type race struct {
+	start            chan struct{}
+	workers, loopers sync.WaitGroup
+	stop             atomic.Bool
+}
+
+func newRace() *race { return &race{start: make(chan struct{})} }
+
+// worker adds f, run once.
+func (r *race) worker(f func()) {
+	r.workers.Add(1)
+	go func() {
+		defer r.workers.Done()
+		<-r.start
+		f()
+	}()
+}
+
+// looper adds f, run until the workers are done or f returns false.
+func (r *race) looper(f func() bool) {
+	r.loopers.Add(1)
+	go func() {
+		defer r.loopers.Done()
+		<-r.start
+		for !r.stop.Load() && f() {
+		}
+	}()
+}
+
+// run lets every goroutine go and waits for them all.
+func (r *race) run() {
+	close(r.start)
+	r.workers.Wait()
+	r.stop.Store(true)
+	r.loopers.Wait()
+}
+
 // TestRaceCopyUp copies each of several big lower files up from many
 // goroutines at once, by every operation that copies up (append, chmod,
 // setxattr, utimes, link, an O_RDWR open, an mmap write of bytes that are
@@ -117,18 +156,13 @@ func TestRaceCopyUp(t *testing.T) {
 			var bad errs
 			for i := 0; i < files; i++ {
 				p := fmt.Sprintf("%s/f%d", mnt, i)
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				var stop atomic.Bool
+				r := newRace()
 				run := func(name string, f func() error) {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						<-start
+					r.worker(func() {
 						if err := f(); err != nil {
 							bad.add("%s %s: %v", name, p, err)
 						}
-					}()
+					})
 				}
 				for a := 0; a < appenders; a++ {
 					run("append", func() error { return appendTo(p, "A") })
@@ -145,24 +179,16 @@ func TestRaceCopyUp(t *testing.T) {
 					return err
 				})
 				run("mmap write", func() error { return mmapRewrite(p, 4096) })
-				var readers sync.WaitGroup
-				for r := 0; r < 3; r++ {
-					readers.Add(1)
-					go func() {
-						defer readers.Done()
-						<-start
-						for !stop.Load() {
-							if err := checkRaceRead(p, orig); err != nil {
-								bad.add("read during copy-up: %v", err)
-								return
-							}
+				for range 3 {
+					r.looper(func() bool {
+						if err := checkRaceRead(p, orig); err != nil {
+							bad.add("read during copy-up: %v", err)
+							return false
 						}
-					}()
+						return true
+					})
 				}
-				close(start)
-				wg.Wait()
-				stop.Store(true)
-				readers.Wait()
+				r.run()
 				want := append(append([]byte(nil), orig...), bytes.Repeat([]byte("A"), appenders)...)
 				if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, want) {
 					bad.add("%s after the race: %d bytes (%v), want the lower file and %d appends (%d bytes)", p, len(got), err, appenders, len(want))
@@ -252,22 +278,17 @@ func TestRaceDestructiveWriters(t *testing.T) {
 			})
 			p := mnt + "/big"
 			var bad errs
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			var stop atomic.Bool
+			r := newRace()
 			const rounds = 30
 			writer := func(name string, f func() error) {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					for r := 0; r < rounds; r++ {
+				r.worker(func() {
+					for range rounds {
 						if err := f(); err != nil {
 							bad.add("%s: %v", name, err)
 							return
 						}
 					}
-				}()
+				})
 			}
 			writer("O_TRUNC and rewrite", func() error {
 				f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0)
@@ -293,32 +314,24 @@ func TestRaceDestructiveWriters(t *testing.T) {
 				}
 				return nil
 			}
-			var readers sync.WaitGroup
-			for r := 0; r < 3; r++ {
-				readers.Add(1)
-				go func() {
-					defer readers.Done()
-					<-start
-					for !stop.Load() {
-						got, err := os.ReadFile(p)
-						if err == nil {
-							err = check(got)
-						}
-						if errors.Is(err, errZero) {
-							bad.known.Add(1) // knownTruncateRace
-							continue
-						}
-						if err != nil {
-							bad.add("read during the race: %v", err)
-							return
-						}
+			for range 3 {
+				r.looper(func() bool {
+					got, err := os.ReadFile(p)
+					if err == nil {
+						err = check(got)
 					}
-				}()
+					if errors.Is(err, errZero) {
+						bad.known.Add(1) // knownTruncateRace
+						return true
+					}
+					if err != nil {
+						bad.add("read during the race: %v", err)
+						return false
+					}
+					return true
+				})
 			}
-			close(start)
-			wg.Wait()
-			stop.Store(true)
-			readers.Wait()
+			r.run()
 			if got, err := os.ReadFile(p); err != nil || check(got) != nil {
 				bad.add("read after the race: %v %v", err, check(got))
 			}
@@ -412,12 +425,9 @@ func TestRaceRenameLookup(t *testing.T) {
 				paths = append(paths, fd)
 			}
 			var bad errs
-			var stop atomic.Bool
-			var wg sync.WaitGroup
+			rc := newRace()
 			for i := 0; i < n; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				rc.worker(func() {
 					for r := 0; r < 200; r++ {
 						from, to := "x", "y"
 						if r%2 == 1 {
@@ -430,47 +440,38 @@ func TestRaceRenameLookup(t *testing.T) {
 							}
 						}
 					}
-				}()
+				})
 			}
-			var lookers sync.WaitGroup
-			lookers.Add(1)
-			go func() {
-				defer lookers.Done()
-				for !stop.Load() {
-					for i, fd := range paths {
-						var st unix.Stat_t
-						err := unix.Fstat(fd, &st)
-						if err == unix.ESTALE && opt == "passthrough=on" {
-							// A node whose lower file was passed through is
-							// retired by its copy-up (unionfs doc, Passthrough).
-							continue
-						}
-						if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-							bad.add("fstat of an O_PATH descriptor of f%d: %v, mode %#o", i, err, st.Mode)
-						}
+			rc.looper(func() bool {
+				for i, fd := range paths {
+					var st unix.Stat_t
+					err := unix.Fstat(fd, &st)
+					if err == unix.ESTALE && opt == "passthrough=on" {
+						// A node whose lower file was passed through is
+						// retired by its copy-up (unionfs doc, Passthrough).
+						continue
+					}
+					if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+						bad.add("fstat of an O_PATH descriptor of f%d: %v, mode %#o", i, err, st.Mode)
 					}
 				}
-			}()
-			for l := 0; l < 4; l++ {
-				lookers.Add(1)
-				go func() {
-					defer lookers.Done()
-					for !stop.Load() {
-						for _, dir := range []string{"x", "y"} {
-							if _, err := os.ReadDir(filepath.Join(mnt, dir)); err != nil {
-								bad.add("readdir %s: %v", dir, err)
-							}
-							for i := 0; i < n; i++ {
-								checkRaceLookup(&bad, filepath.Join(mnt, dir, fmt.Sprintf("f%d", i)), fmt.Sprintf("file %d\n", i))
-								checkRaceLookup(&bad, filepath.Join(mnt, dir, fmt.Sprintf("d%d", i), "inside"), fmt.Sprintf("dir %d\n", i))
-							}
+				return true
+			})
+			for range 4 {
+				rc.looper(func() bool {
+					for _, dir := range []string{"x", "y"} {
+						if _, err := os.ReadDir(filepath.Join(mnt, dir)); err != nil {
+							bad.add("readdir %s: %v", dir, err)
+						}
+						for i := 0; i < n; i++ {
+							checkRaceLookup(&bad, filepath.Join(mnt, dir, fmt.Sprintf("f%d", i)), fmt.Sprintf("file %d\n", i))
+							checkRaceLookup(&bad, filepath.Join(mnt, dir, fmt.Sprintf("d%d", i), "inside"), fmt.Sprintf("dir %d\n", i))
 						}
 					}
-				}()
+					return true
+				})
 			}
-			wg.Wait()
-			stop.Store(true)
-			lookers.Wait()
+			rc.run()
 			for _, fd := range paths {
 				unix.Close(fd)
 			}

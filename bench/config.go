@@ -45,7 +45,11 @@ const (
 	// the copied data before publishing it. lamina (like kernel overlayfs)
 	// fsyncs by default; fuse-overlayfs 1.10 never does (its copy-up is
 	// sendfile, fsetxattr, renameat, with no fsync).
-	NameLaminaNoSync  = "lamina-fuse-nofsync"
+	NameLaminaNoSync = "lamina-fuse-nofsync"
+	// NameLaminaDevFUSE is lamina-passthrough served through /dev/fuse
+	// (uring=off), to show what FUSE over io_uring changes where the
+	// kernel offers it (where it does not, it equals lamina-passthrough).
+	NameLaminaDevFUSE = "lamina-passthrough-devfuse"
 	NameFuseOverlayfs = "fuse-overlayfs"
 	NameUnionfsFuse   = "unionfs-fuse"
 )
@@ -67,6 +71,7 @@ func Mounters(unionmount string) []Mounter {
 		laminaMounter(NameLaminaFUSE, unionmount, "passthrough=off"),
 		laminaMounter(NameLaminaPassthrough, unionmount, "passthrough=on"),
 		laminaMounter(NameLaminaNoSync, unionmount, "passthrough=off,fsync=0"),
+		laminaMounter(NameLaminaDevFUSE, unionmount, "passthrough=on,uring=off"),
 		&fuseProgram{
 			name:     NameFuseOverlayfs,
 			prog:     "fuse-overlayfs",

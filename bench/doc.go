@@ -11,9 +11,13 @@
 //   - kernel-overlay: mount -t overlay, the baseline every ratio is taken to;
 //   - lamina-fuse and lamina-passthrough: bin/unionmount --driver fuse with
 //     passthrough=off and passthrough=on; both fsync copied-up data before
-//     publishing it (lamina's default, as kernel overlayfs does);
+//     publishing it (lamina's default, as kernel overlayfs does), and both
+//     are served through io_uring queues where the kernel offers them
+//     (lamina's default; the report says whether it did);
 //   - lamina-fuse-nofsync: lamina-fuse with fsync=0, the copy-up durability
 //     fuse-overlayfs has (it never fsyncs);
+//   - lamina-passthrough-devfuse: lamina-passthrough with uring=off, every
+//     request through /dev/fuse as in the other FUSE daemons;
 //   - fuse-overlayfs and unionfs-fuse, when installed.
 //
 // A Mounter may also implement [Checker]. A Check error that wraps

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lamina-dev/lamina/unionfs/uring"
 )
 
 // Fact is one line of the machine and method description.
@@ -34,6 +36,11 @@ func gatherFacts(ctx context.Context, o *options, fx *Fixture, mounters []Mounte
 	}
 	add("cpus", cpus())
 	add("idle vCPU polling", haltPoll())
+	if uring.Available() {
+		add("FUSE over io_uring", "on (fuse enable_uring=Y): every lamina configuration but "+NameLaminaDevFUSE+" is served through it")
+	} else {
+		add("FUSE over io_uring", "off in this kernel: every lamina configuration is served through /dev/fuse")
+	}
 	add("memory", memTotal())
 	add("disk", diskOf(o.scratch))
 	add("overlay module", overlayParams())

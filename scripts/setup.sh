@@ -28,6 +28,12 @@ fi
 if [ "$(id -u)" = 0 ]; then
 	# The distro default: any user may open /dev/fuse (rootless FUSE).
 	[ -e /dev/fuse ] && chmod 666 /dev/fuse
+	# Let FUSE daemons that ask for it serve through io_uring queues
+	# (Linux 6.14+; off by default). lamina's unionmount uses them when on
+	# (uring=auto); the tests cover both transports. Daemons that do not ask
+	# (libfuse 3.14's fuse-overlayfs) are unaffected.
+	uring=/sys/module/fuse/parameters/enable_uring
+	[ -w "$uring" ] && echo Y >"$uring"
 	# The unprivileged user of the rootless tests, with subordinate ids.
 	if ! id laminatest >/dev/null 2>&1; then
 		useradd --create-home --shell /bin/sh laminatest

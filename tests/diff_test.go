@@ -39,15 +39,17 @@ func diffCases() []diffCase {
 }
 
 // TestDifferential runs every case. lamina runs three ways, since they
-// take different paths: its FUSE daemon with FUSE passthrough and without,
-// and its kernel driver (kernel overlayfs over shim-converted layers).
+// take different paths: its FUSE daemon without FUSE passthrough and
+// served through /dev/fuse, with passthrough and served through io_uring
+// queues where the kernel offers them, and its kernel driver (kernel
+// overlayfs over shim-converted layers).
 func TestDifferential(t *testing.T) {
 	requireMountEnv(t)
 	type mode struct{ name, driver, opt string }
 	modes := []mode{{}}
 	if !subjectIsFuseOverlayfs() && os.Getenv("LAMINA_UNIONMOUNT_DRIVER") == "" {
 		modes = []mode{
-			{name: "off", driver: "fuse", opt: "passthrough=off"},
+			{name: "off", driver: "fuse", opt: "passthrough=off,uring=off"},
 			{name: "on", driver: "fuse", opt: "passthrough=on"},
 			{name: "kernel", driver: "overlay"},
 		}

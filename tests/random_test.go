@@ -29,8 +29,11 @@ import (
 //	                        and print what is left
 //
 // When the subject is lamina's own unionmount and LAMINA_UNIONMOUNT_DRIVER
-// is not set, seeds take turns with the FUSE daemon without passthrough,
-// with passthrough, and the kernel driver (seed mod 3). Ops on descriptors
+// is not set, seeds take turns with the FUSE daemon without passthrough
+// served through /dev/fuse, with passthrough, the kernel driver, and
+// without passthrough served through io_uring queues (seed mod 4; the
+// daemon's modes use io_uring where the kernel offers it unless they say
+// uring=off). Ops on descriptors
 // held open across other ops do not run with passthrough: a descriptor
 // passed through to a lower file keeps reading it after copy-up (unionfs
 // doc, Passthrough).
@@ -49,12 +52,17 @@ func TestRandomDifferential(t *testing.T) {
 	case subjectIsFuseOverlayfs():
 	case os.Getenv("LAMINA_UNIONMOUNT_DRIVER") == "":
 		modes = []mode{
-			{name: "off", driver: "fuse", opt: "passthrough=off"},
+			{name: "off", driver: "fuse", opt: "passthrough=off,uring=off"},
 			{name: "on", driver: "fuse", opt: "passthrough=on"},
 			{name: "kernel", driver: "overlay"},
+			{name: "ring", driver: "fuse", opt: "passthrough=off"},
 		}
 	case subjectDriver() == "fuse":
-		modes = []mode{{name: "off", opt: "passthrough=off"}, {name: "on", opt: "passthrough=on"}}
+		modes = []mode{
+			{name: "off", opt: "passthrough=off,uring=off"},
+			{name: "on", opt: "passthrough=on"},
+			{name: "ring", opt: "passthrough=off"},
+		}
 	}
 	for seed := first; seed < first+int64(seeds); seed++ {
 		m := modes[int(seed)%len(modes)]

@@ -28,11 +28,24 @@ const (
 	PassthroughOff
 )
 
+// URing selects FUSE over io_uring for requests.
+type URing int
+
+const (
+	// URingAuto uses io_uring queues when the kernel offers them.
+	URingAuto URing = iota
+	// URingOn requires them: the mount fails when the kernel has them off.
+	URingOn
+	// URingOff serves every request through /dev/fuse.
+	URingOff
+)
+
 // Option changes how a union is served.
 type Option func(*options)
 
 type options struct {
 	passthrough Passthrough
+	uring       URing
 	uidMap      IDMap
 	gidMap      IDMap
 	squashUID   int64 // -1: none
@@ -48,6 +61,7 @@ type options struct {
 func defaults() options {
 	return options{
 		passthrough: PassthroughAuto,
+		uring:       URingAuto,
 		squashUID:   -1,
 		squashGID:   -1,
 		sync:        true,
@@ -59,6 +73,10 @@ func defaults() options {
 
 // WithPassthrough sets the passthrough mode (default PassthroughAuto).
 func WithPassthrough(p Passthrough) Option { return func(o *options) { o.passthrough = p } }
+
+// WithURing sets the io_uring mode (default URingAuto). Debug output
+// (WithDebug) needs every request on /dev/fuse, so it turns io_uring off.
+func WithURing(m URing) Option { return func(o *options) { o.uring = m } }
 
 // WithIDMaps maps owners between the union (container) view and the
 // layers (host), as fuse-overlayfs's uidmapping and gidmapping do.

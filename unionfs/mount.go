@@ -11,6 +11,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	"github.com/lamina-dev/lamina/unionfs/uring"
 	"github.com/lamina-dev/lamina/whiteout"
 )
 
@@ -21,6 +22,9 @@ var ErrNoFUSE = errors.New("/dev/fuse is not available (load the fuse module, or
 type Server struct {
 	*fuse.Server
 	Mountpoint string
+	// URing serves the requests when they go through io_uring queues;
+	// nil when they go through /dev/fuse.
+	URing *uring.Transport
 }
 
 // Mount serves the union at mountpoint with FUSE and returns once the
@@ -35,6 +39,26 @@ func (u *Union) Mount(mountpoint string) (*Server, error) {
 	if err := unix.Access("/dev/fuse", unix.R_OK|unix.W_OK); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoFUSE, err)
 	}
+	ring := u.opts.uring != URingOff && !u.opts.debug && uring.Available()
+	if u.opts.uring == URingOn && !ring {
+		if u.opts.debug {
+			return nil, fmt.Errorf("mount %s: uring=on: debug output needs /dev/fuse", mnt)
+		}
+		return nil, fmt.Errorf("mount %s: uring=on: %w", mnt, uring.ErrUnavailable)
+	}
+	s, err := u.mount(mnt, ring)
+	if errors.Is(err, errURingStart) && u.opts.uring == URingAuto {
+		s, err = u.mount(mnt, false)
+	}
+	return s, err
+}
+
+// errURingStart marks a mount undone because its io_uring queues could
+// not be set up.
+var errURingStart = errors.New("io_uring queues")
+
+// mount mounts and serves, through io_uring queues when ring.
+func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 	root, ino, err := u.root()
 	if err != nil {
 		return nil, err
@@ -61,6 +85,9 @@ func (u *Union) Mount(mountpoint string) (*Server, error) {
 	if u.upper == "" {
 		mo.Options = append(mo.Options, "ro")
 	}
+	if ring {
+		mo.ExtraCapabilities |= fuse.CAP_OVER_IO_URING
+	}
 	opts := &fs.Options{
 		MountOptions:    mo,
 		EntryTimeout:    &t,
@@ -69,17 +96,38 @@ func (u *Union) Mount(mountpoint string) (*Server, error) {
 		NullPermissions: true,
 		RootStableAttr:  &fs.StableAttr{Mode: unix.S_IFDIR, Ino: ino},
 	}
-	srv, err := fuse.NewServer(newDirless(fs.NewNodeFS(root, opts)), mnt, &opts.MountOptions)
+	raw := newDirless(fs.NewNodeFS(root, opts))
+	srv, err := fuse.NewServer(raw, mnt, &opts.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mnt, err)
 	}
 	go srv.Serve()
+	s := &Server{Server: srv, Mountpoint: mnt}
+	if ring {
+		// NewServer has mounted and answered INIT. From here the kernel
+		// holds every request back until each CPU's queue has an entry,
+		// so the queues start before anything touches the mount.
+		s.URing, err = uring.Start(srv, raw, uring.WithMaxWrite(mo.MaxWrite))
+		if err != nil {
+			_ = srv.Unmount()
+			return nil, fmt.Errorf("mount %s: %w: %w", mnt, errURingStart, err)
+		}
+	}
 	if err := srv.WaitMount(); err != nil {
+		_ = srv.Unmount()
 		return nil, fmt.Errorf("mount %s: %w", mnt, err)
 	}
 	// Best effort: without root, reads go in smaller requests.
 	_ = raiseReadahead(mnt)
-	return &Server{Server: srv, Mountpoint: mnt}, nil
+	return s, nil
+}
+
+// Wait waits until the mount is gone and every request has been answered.
+func (s *Server) Wait() {
+	s.Server.Wait()
+	if s.URing != nil {
+		s.URing.Wait()
+	}
 }
 
 // root builds the root node: the upper root plus every lower root.

@@ -96,8 +96,13 @@ func ParseMountOptions(opts []string) (*MountRequest, error) {
 				r.FUSEOnly = append(r.FUSEOnly, key)
 			case "passthrough":
 				var p Passthrough
-				p, err = parsePassthrough(val, hasVal)
+				p, err = parseMode(val, hasVal, PassthroughOn, PassthroughOff, PassthroughAuto)
 				r.Options = append(r.Options, WithPassthrough(p))
+				r.FUSEOnly = append(r.FUSEOnly, key)
+			case "uring":
+				var m URing
+				m, err = parseMode(val, hasVal, URingOn, URingOff, URingAuto)
+				r.Options = append(r.Options, WithURing(m))
 				r.FUSEOnly = append(r.FUSEOnly, key)
 			case "fsync":
 				r.Options = append(r.Options, WithSync(val != "0"))
@@ -149,16 +154,18 @@ func parseID(key, val string) (int64, error) {
 	return int64(n), nil
 }
 
-func parsePassthrough(val string, hasVal bool) (Passthrough, error) {
+// parseMode reads an on|off|auto option (1 and 0 too; a bare key is on).
+func parseMode[T any](val string, hasVal bool, on, off, auto T) (T, error) {
 	switch {
 	case !hasVal || val == "on" || val == "1":
-		return PassthroughOn, nil
+		return on, nil
 	case val == "off" || val == "0":
-		return PassthroughOff, nil
+		return off, nil
 	case val == "auto":
-		return PassthroughAuto, nil
+		return auto, nil
 	}
-	return 0, errors.New("want on, off or auto")
+	var zero T
+	return zero, errors.New("want on, off or auto")
 }
 
 // splitEscaped splits s at sep, except where sep follows a backslash.

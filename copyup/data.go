@@ -100,8 +100,8 @@ func (j *dataJob) run(ctx context.Context) (string, error) {
 		}
 		copyExtent := func(off, end int64) error { return d.copyRange(ctx, off, end) }
 		var err error
-		if oneBlock(&j.srcSt, end) {
-			err = copyExtent(0, end) // a single allocated block holds no hole
+		if noHoleSearch(&j.srcSt, end) {
+			err = copyExtent(0, end)
 		} else {
 			err = forEachData(j.sfd, end, copyExtent)
 		}
@@ -118,12 +118,15 @@ func (j *dataJob) run(ctx context.Context) (string, error) {
 	return method, nil
 }
 
-// oneBlock reports whether the first end bytes of the file st describes
-// lie in a single allocated block, so that there is no hole to look for.
-// A file with no allocated block may be all hole (or keep its data
-// inline); it goes through SEEK_DATA.
-func oneBlock(st *unix.Stat_t, end int64) bool {
-	return st.Blocks > 0 && st.Blksize > 0 && end <= int64(st.Blksize)
+// noHoleSearch reports whether the first end bytes of the file st
+// describes are small (at most 4 KiB, a block on most filesystems) and
+// covered by allocated blocks, so that looking for holes (two lseeks) is
+// not worth it. st_blocks also counts blocks beyond the end (fallocate
+// KEEP_SIZE) and, on ext4, an xattr block: then up to 4 KiB of hole are
+// copied as zeros, which changes no byte. A file with nothing allocated
+// may be all hole (or keep its data inline) and is searched.
+func noHoleSearch(st *unix.Stat_t, end int64) bool {
+	return end <= 4096 && st.Blocks > 0 && st.Blocks*512 >= end
 }
 
 // forEachData calls fn for each data extent of fd below end, in order,

@@ -111,11 +111,11 @@
 // copy_file_range: EXDEV, ENOSYS, EOPNOTSUPP, EINVAL); any other error fails
 // the copy. Data extents are found with lseek SEEK_DATA/SEEK_HOLE and only
 // they are copied; if the data ends before the wanted size, the file is then
-// ftruncated to it, so holes in the middle and at the end stay holes. A
-// source whose wanted bytes fit in one block and that has a block allocated
-// is copied as one extent without the lseeks: one block holds no hole
-// (at worst, when its only block lies beyond its end or holds its xattrs, a
-// one-block hole becomes a block of zeros). The context is checked before
+// ftruncated to it, so holes in the middle and at the end stay holes. When
+// at most 4 KiB are wanted and the source's st_blocks covers them, they are
+// copied as one extent without the lseeks (at worst, when the blocks lie
+// beyond the end or hold ext4 xattrs, up to 4 KiB of hole become zeros,
+// which changes no byte). The context is checked before
 // every 8 MiB chunk; FICLONE is a single call and cannot be interrupted.
 //
 // What a copy-up does beyond CopyData, for speed only (none of it changes

@@ -89,25 +89,24 @@ func cloneWorks(t *testing.T, src, dst string) bool {
 	return unix.IoctlFileClone(int(out.Fd()), int(in.Fd())) == nil
 }
 
-func TestOneBlock(t *testing.T) {
+func TestNoHoleSearch(t *testing.T) {
 	tests := []struct {
 		name   string
-		blocks int64
-		blksz  int64
+		blocks int64 // 512-byte units
 		end    int64
 		want   bool
 	}{
-		{"a block's worth of data", 8, 4096, 4096, true},
-		{"less than a block", 8, 4096, 5, true},
-		{"more than a block", 16, 4096, 4097, false},
-		{"nothing allocated", 0, 4096, 4096, false},
-		{"no block size", 8, 0, 10, false},
+		{"a 4 KiB block of data", 8, 4096, true},
+		{"less than a block", 8, 5, true},
+		{"more than 4 KiB", 16, 4097, false},
+		{"nothing allocated", 0, 4096, false},
+		{"1 KiB blocks with a hole", 6, 4096, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := unix.Stat_t{Blocks: tt.blocks, Blksize: tt.blksz}
-			if got := oneBlock(&st, tt.end); got != tt.want {
-				t.Errorf("oneBlock(blocks %d, blksize %d, end %d) = %v, want %v", tt.blocks, tt.blksz, tt.end, got, tt.want)
+			st := unix.Stat_t{Blocks: tt.blocks, Blksize: 1 << 20}
+			if got := noHoleSearch(&st, tt.end); got != tt.want {
+				t.Errorf("noHoleSearch(blocks %d, end %d) = %v, want %v", tt.blocks, tt.end, got, tt.want)
 			}
 		})
 	}

@@ -88,26 +88,3 @@ func cloneWorks(t *testing.T, src, dst string) bool {
 	defer out.Close()
 	return unix.IoctlFileClone(int(out.Fd()), int(in.Fd())) == nil
 }
-
-func TestNoHoleSearch(t *testing.T) {
-	tests := []struct {
-		name   string
-		blocks int64 // 512-byte units
-		end    int64
-		want   bool
-	}{
-		{"a 4 KiB block of data", 8, 4096, true},
-		{"less than a block", 8, 5, true},
-		{"more than 4 KiB", 16, 4097, false},
-		{"nothing allocated", 0, 4096, false},
-		{"1 KiB blocks with a hole", 6, 4096, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			st := unix.Stat_t{Blocks: tt.blocks, Blksize: 1 << 20}
-			if got := noHoleSearch(&st, tt.end); got != tt.want {
-				t.Errorf("noHoleSearch(blocks %d, end %d) = %v, want %v", tt.blocks, tt.end, got, tt.want)
-			}
-		})
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,10 +14,13 @@ import (
 const workName = "work"
 
 // Copier copies lower entries into the upper layer through a work directory.
-// It is immutable after New and safe for concurrent use.
+// It is safe for concurrent use: its settings are immutable after New, and
+// what it learns (refused copy methods) is kept in concurrent maps.
 type Copier struct {
-	work string  // <workdir>/work; immutable
-	opts options // immutable
+	work       string    // <workdir>/work; immutable
+	tempPrefix string    // "<work>/#lamina-<pid>-", the temp names' start; immutable
+	opts       options   // immutable
+	refused    *refusals // copy methods refused per source filesystem; internally synchronised
 }
 
 // New prepares a copier that stages files in <workdir>/work, which must
@@ -35,7 +39,8 @@ func New(workdir string, opts ...Option) (*Copier, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("open work dir %s: %w", work, unix.ENOTDIR)
 	}
-	return &Copier{work: work, opts: o}, nil
+	tempPrefix := filepath.Join(work, "#lamina-"+strconv.Itoa(os.Getpid())+"-")
+	return &Copier{work: work, tempPrefix: tempPrefix, opts: o, refused: new(refusals)}, nil
 }
 
 // Copy copies the entry at src (absolute path, not followed if symlink) to
@@ -66,12 +71,15 @@ func (c *Copier) copy(ctx context.Context, src, dst string, st *unix.Stat_t, ext
 		}
 	}
 	// Cheap early check so a large file is not copied only to fail at the
-	// end; RENAME_NOREPLACE is what actually guarantees no replacement.
-	var dstSt unix.Stat_t
-	if err := unix.Lstat(dst, &dstSt); err == nil {
-		return existsError(dst, unix.EEXIST)
-	} else if err != unix.ENOENT {
-		return &os.PathError{Op: "lstat", Path: dst, Err: err}
+	// end; RENAME_NOREPLACE is what actually guarantees no replacement,
+	// and for anything smaller than a chunk it is all the check needed.
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size >= chunkSize {
+		var dstSt unix.Stat_t
+		if err := unix.Lstat(dst, &dstSt); err == nil {
+			return existsError(dst, unix.EEXIST)
+		} else if err != unix.ENOENT {
+			return &os.PathError{Op: "lstat", Path: dst, Err: err}
+		}
 	}
 
 	s, err := c.stage(ctx, src, st)
@@ -83,7 +91,7 @@ func (c *Copier) copy(ctx context.Context, src, dst string, st *unix.Stat_t, ext
 			s.discard()
 		}
 	}()
-	if err := c.applyMeta(s.path, src, st, extra); err != nil {
+	if err := c.applyMeta(s, src, st, extra); err != nil {
 		return err
 	}
 	if c.opts.sync {

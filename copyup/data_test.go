@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestCopyData runs every file shape through each starting point of the
@@ -22,6 +24,12 @@ func TestCopyData(t *testing.T) {
 	}{
 		{"empty", func(t *testing.T, p string) { writeAt(t, p, 0, nil) }, same, 0},
 		{"tiny", func(t *testing.T, p string) { writeAt(t, p, 0, []byte("hello")) }, same, 0},
+		{"one block", func(t *testing.T, p string) { writeAt(t, p, 0, pattern(4096, 3)) }, same, 0},
+		{"tiny, longer than source", func(t *testing.T, p string) { writeAt(t, p, 0, []byte("hello")) }, func(n int64) int64 { return n + 8192 }, 0},
+		{"one block of hole", func(t *testing.T, p string) {
+			writeAt(t, p, 0, nil)
+			mustNoErr(t, os.Truncate(p, 4096))
+		}, same, 1},
 		{"several chunks", func(t *testing.T, p string) { writeAt(t, p, 0, pattern(2*chunkSize+3, 5)) }, same, 0},
 		{"holes in the middle and at the end", func(t *testing.T, p string) {
 			writeAt(t, p, 0, pattern(4096, 6))
@@ -36,50 +44,86 @@ func TestCopyData(t *testing.T) {
 		{"longer than source", func(t *testing.T, p string) { writeAt(t, p, 0, pattern(mib, 9)) }, func(n int64) int64 { return n + 5*mib }, 2 * mib},
 	}
 	starts := []string{MethodClone, MethodCopyFileRange, MethodReadWrite}
-	for _, sh := range shapes {
-		for _, first := range starts {
-			t.Run(sh.name+"/from "+first, func(t *testing.T) {
-				ctx := testCtx(t, 30*time.Second)
-				dir := t.TempDir()
-				srcPath := filepath.Join(dir, "src")
-				sh.build(t, srcPath)
-				src, err := os.Open(srcPath)
-				mustNoErr(t, err)
-				defer src.Close()
-				dst, err := os.Create(filepath.Join(dir, "dst"))
-				mustNoErr(t, err)
-				defer dst.Close()
-				// Junk at the start, inside the sources' holes and beyond
-				// their end must not survive.
-				for _, off := range []int64{0, 6 * mib, 20 * mib, 40 * mib} {
-					_, err = dst.WriteAt(bytes.Repeat([]byte{0xff}, 4096), off)
+	// "over junk" is CopyData into a used file, which it must truncate;
+	// "into new" is a copy-up's copy into the temp file it just created,
+	// which skips the truncation.
+	for _, into := range []string{"over junk", "into new"} {
+		for _, sh := range shapes {
+			for _, first := range starts {
+				t.Run(into+"/"+sh.name+"/from "+first, func(t *testing.T) {
+					ctx := testCtx(t, 30*time.Second)
+					dir := t.TempDir()
+					srcPath := filepath.Join(dir, "src")
+					sh.build(t, srcPath)
+					src, err := os.Open(srcPath)
 					mustNoErr(t, err)
-				}
+					defer src.Close()
+					dst, err := os.Create(filepath.Join(dir, "dst"))
+					mustNoErr(t, err)
+					defer dst.Close()
 
-				size := sh.size(lstat(t, srcPath).Size)
-				method, err := copyData(ctx, dst, src, size, first)
-				if err != nil {
-					t.Fatal(err)
-				}
-				switch {
-				case first == MethodReadWrite && method != MethodReadWrite,
-					first == MethodCopyFileRange && method == MethodClone,
-					method != MethodClone && method != MethodCopyFileRange && method != MethodReadWrite:
-					t.Errorf("method = %q starting from %q", method, first)
-				}
-				want, err := os.ReadFile(srcPath)
-				mustNoErr(t, err)
-				want = append(want[:min(int64(len(want)), size)], make([]byte, max(0, size-int64(len(want))))...)
-				got, err := os.ReadFile(dst.Name())
-				mustNoErr(t, err)
-				if !bytes.Equal(got, want) {
-					t.Errorf("copy differs: %d bytes, want %d", len(got), len(want))
-				}
-				if used := lstat(t, dst.Name()).Blocks * 512; sh.maxDisk > 0 && used > sh.maxDisk {
-					t.Errorf("copy allocates %d bytes, want <= %d (holes kept)", used, sh.maxDisk)
-				}
-			})
+					size := sh.size(lstat(t, srcPath).Size)
+					var method string
+					if into == "over junk" {
+						// Junk at the start, inside the sources' holes and
+						// beyond their end must not survive.
+						for _, off := range []int64{0, 6 * mib, 20 * mib, 40 * mib} {
+							_, err = dst.WriteAt(bytes.Repeat([]byte{0xff}, 4096), off)
+							mustNoErr(t, err)
+						}
+						method, err = copyData(ctx, dst, src, size, first)
+					} else {
+						j := dataJob{dfd: int(dst.Fd()), sfd: int(src.Fd()), dstName: dst.Name(), srcName: src.Name(),
+							size: size, first: first, refused: new(refusals), writeback: true}
+						mustNoErr(t, unix.Fstat(j.sfd, &j.srcSt))
+						method, err = j.run(ctx)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					switch {
+					case first == MethodReadWrite && method != MethodReadWrite,
+						first == MethodCopyFileRange && method == MethodClone,
+						method != MethodClone && method != MethodCopyFileRange && method != MethodReadWrite:
+						t.Errorf("method = %q starting from %q", method, first)
+					}
+					want, err := os.ReadFile(srcPath)
+					mustNoErr(t, err)
+					want = append(want[:min(int64(len(want)), size)], make([]byte, max(0, size-int64(len(want))))...)
+					got, err := os.ReadFile(dst.Name())
+					mustNoErr(t, err)
+					if !bytes.Equal(got, want) {
+						t.Errorf("copy differs: %d bytes, want %d", len(got), len(want))
+					}
+					if used := lstat(t, dst.Name()).Blocks * 512; sh.maxDisk > 0 && used > sh.maxDisk {
+						t.Errorf("copy allocates %d bytes, want <= %d (holes kept)", used, sh.maxDisk)
+					}
+				})
+			}
 		}
+	}
+}
+
+func TestNoHoleSearch(t *testing.T) {
+	tests := []struct {
+		name   string
+		blocks int64 // 512-byte units
+		end    int64
+		want   bool
+	}{
+		{"a 4 KiB block of data", 8, 4096, true},
+		{"less than a block", 8, 5, true},
+		{"more than 4 KiB", 16, 4097, false},
+		{"nothing allocated", 0, 4096, false},
+		{"1 KiB blocks with a hole", 6, 4096, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := unix.Stat_t{Blocks: tt.blocks, Blksize: 1 << 20}
+			if got := noHoleSearch(&st, tt.end); got != tt.want {
+				t.Errorf("noHoleSearch(blocks %d, end %d) = %v, want %v", tt.blocks, tt.end, got, tt.want)
+			}
+		})
 	}
 }
 

@@ -45,7 +45,8 @@
 //   - fifo, socket, character or block device: mknod with the source's type
 //     and st_rdev.
 //
-// Then, in this order:
+// Then, in this order (on the open fd for a regular file, which spares a
+// path walk per call; on the path, not followed, for the other types):
 //
 //  1. owner and group (lchown);
 //  2. permission bits including setuid, setgid and sticky (chmod; after
@@ -109,9 +110,35 @@
 // mean "not supported here" (FICLONE: EOPNOTSUPP, EXDEV, EINVAL, ENOTTY;
 // copy_file_range: EXDEV, ENOSYS, EOPNOTSUPP, EINVAL); any other error fails
 // the copy. Data extents are found with lseek SEEK_DATA/SEEK_HOLE and only
-// they are copied; the file is then ftruncated to its full size, so holes in
-// the middle and at the end stay holes. The context is checked before every
-// 8 MiB chunk; FICLONE is a single call and cannot be interrupted.
+// they are copied; if the data ends before the wanted size, the file is then
+// ftruncated to it, so holes in the middle and at the end stay holes. When
+// at most 4 KiB are wanted and the source's st_blocks covers them, they are
+// copied as one extent without the lseeks (at worst, when the blocks lie
+// beyond the end or hold ext4 xattrs, up to 4 KiB of hole become zeros,
+// which changes no byte). The context is checked before
+// every 8 MiB chunk; FICLONE is a single call and cannot be interrupted.
+//
+// What a copy-up does beyond CopyData, for speed only (none of it changes
+// the bytes copied or the guarantees above):
+//
+//   - The temp file is new, hence empty, so it is not truncated first: on
+//     ext4 truncating a file to zero arms a flush of all its pages at close
+//     (auto_da_alloc), which costs a third of a 1 GiB copy-up.
+//   - A Copier remembers, per source filesystem (st_dev), a FICLONE refused
+//     with EOPNOTSUPP, EXDEV or ENOTTY and a copy_file_range refused with
+//     EXDEV, ENOSYS or EOPNOTSUPP, and does not try that method again for
+//     sources there: these errnos speak of the filesystems, not the file
+//     (EINVAL can be about the file, and is not remembered). A stale entry
+//     only makes a later copy use a slower method.
+//   - A source of 8 MiB or more is read with POSIX_FADV_SEQUENTIAL.
+//   - Unless [NoSync] is given, writeback of each full 8 MiB chunk is
+//     started (sync_file_range SYNC_FILE_RANGE_WRITE) once it is copied, so
+//     that the disk writes while the next chunks are read; the fsync before
+//     publishing still waits for all of it and reports any error.
+//   - The early check that the destination does not exist (an lstat) is
+//     made only for regular files of 8 MiB or more, where it saves copying
+//     data only to fail at the end; RENAME_NOREPLACE makes the check for
+//     everything.
 //
 // # Errors
 //
@@ -128,9 +155,10 @@
 //
 // # Concurrency
 //
-// A Copier is immutable after [New] and may be used by any number of
-// goroutines at once for different destinations: temp names come from a
-// process-wide atomic counter. Two copies to the same destination at once
+// A Copier's settings are immutable after [New]; what it learns (the copy
+// methods a source filesystem refused) is kept in sync.Maps. It may be used
+// by any number of goroutines at once for different destinations: temp
+// names come from a process-wide atomic counter. Two copies to the same destination at once
 // are the caller's bug; RENAME_NOREPLACE makes the second one fail with
 // [ErrExists] instead of replacing the first. [Clean] must not run while
 // copies are in progress (it is meant for mount time).

@@ -20,9 +20,13 @@ var bufPool = sync.Pool{New: func() any {
 // used by one goroutine.
 type dataCopy struct {
 	dfd, sfd  int
-	useCFR    bool  // copy_file_range has not been refused yet
-	cfrBytes  int64 // bytes copied by copy_file_range
-	loopBytes int64 // bytes copied by the read/write loop
+	useCFR    bool      // copy_file_range has not been refused yet
+	writeback bool      // start writeback of each full chunk once copied
+	refused   *refusals // where a refusal is remembered; may be nil
+	dev       uint64    // the source's st_dev, the key in refused
+	cfrBytes  int64     // bytes copied by copy_file_range
+	loopBytes int64     // bytes copied by the read/write loop
+	written   int64     // the destination's size: the end of the last range copied
 }
 
 // copyRange copies [off, end), checking ctx before every chunk.
@@ -35,7 +39,11 @@ func (d *dataCopy) copyRange(ctx context.Context, off, end int64) error {
 		if d.useCFR {
 			done, err := d.copyFileRange(off, n)
 			d.cfrBytes += done
+			d.copied(off, done)
 			off += done
+			if isErrno(err, unix.EXDEV, unix.ENOSYS, unix.EOPNOTSUPP) {
+				d.refused.add(refusedCFR, d.dev) // the filesystems say no, not this file
+			}
 			if isErrno(err, unix.EXDEV, unix.ENOSYS, unix.EOPNOTSUPP, unix.EINVAL) {
 				d.useCFR = false // the loop takes over at off
 				continue
@@ -47,12 +55,24 @@ func (d *dataCopy) copyRange(ctx context.Context, off, end int64) error {
 		}
 		done, err := d.readWrite(off, n)
 		d.loopBytes += done
+		d.copied(off, done)
 		off += done
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// copied records that [off, off+n) was copied, and starts its writeback
+// if it is a full chunk and the caller will fsync: the disk then writes
+// while the next chunks are read, and the final fsync has less left to
+// wait for. sync_file_range is only a hint here; the fsync reports errors.
+func (d *dataCopy) copied(off, n int64) {
+	d.written = max(d.written, off+n)
+	if d.writeback && n == chunkSize {
+		_ = unix.SyncFileRange(d.dfd, off, n, unix.SYNC_FILE_RANGE_WRITE)
+	}
 }
 
 // method names the method that copied the most; with nothing copied, the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 
@@ -23,14 +22,14 @@ const maxTempTries = 1000
 // staged is a temp entry in the work directory.
 type staged struct {
 	path string
-	typ  uint32   // S_IFMT bits of the entry
-	f    *os.File // the open regular file; nil for other types or once closed
+	typ  uint32 // S_IFMT bits of the entry
+	fd   int    // the open regular file; -1 for other types or once closed
 }
 
 // stage creates the temp entry for src with its content (data, target or
 // rdev) but none of its metadata.
 func (c *Copier) stage(ctx context.Context, src string, st *unix.Stat_t) (*staged, error) {
-	s := &staged{typ: st.Mode & unix.S_IFMT}
+	s := &staged{typ: st.Mode & unix.S_IFMT, fd: -1}
 	var create func(path string) error
 	switch s.typ {
 	case unix.S_IFREG:
@@ -56,32 +55,34 @@ func (c *Copier) stage(ctx context.Context, src string, st *unix.Stat_t) (*stage
 	return s, nil
 }
 
-// stageFile creates a temp regular file holding src's data.
+// stageFile creates a temp regular file holding src's data. It works on
+// raw fds: an *os.File costs an fcntl per open to learn whether the fd is
+// non-blocking.
 func (c *Copier) stageFile(ctx context.Context, src string, st *unix.Stat_t) (*staged, error) {
 	in, err := openSource(src)
 	if err != nil {
 		return nil, err
 	}
-	defer in.Close()
-	var inSt unix.Stat_t
-	if err := unix.Fstat(int(in.Fd()), &inSt); err != nil {
+	defer unix.Close(in)
+	j := dataJob{sfd: in, srcName: src, size: st.Size, first: MethodClone, refused: c.refused, writeback: c.opts.sync}
+	if err := unix.Fstat(in, &j.srcSt); err != nil {
 		return nil, &os.PathError{Op: "fstat", Path: src, Err: err}
 	}
-	if inSt.Mode&unix.S_IFMT != unix.S_IFREG {
+	if j.srcSt.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("open source %s: not a regular file any more", src)
 	}
 
-	var out *os.File
-	p, err := c.createTemp(func(p string) error {
+	s := &staged{typ: unix.S_IFREG, fd: -1}
+	s.path, err = c.createTemp(func(p string) error {
 		var err error
-		out, err = openFile(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		s.fd, err = openFd(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, 0o600)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &staged{path: p, typ: unix.S_IFREG, f: out}
-	if _, err := CopyData(ctx, s.f, in, st.Size); err != nil {
+	j.dfd, j.dstName = s.fd, s.path
+	if _, err := j.run(ctx); err != nil { // new, hence empty: no truncation
 		s.discard()
 		return nil, err
 	}
@@ -90,34 +91,32 @@ func (c *Copier) stageFile(ctx context.Context, src string, st *unix.Stat_t) (*s
 
 // openSource opens src read-only without following a symlink, with
 // O_NOATIME when the caller owns the file or has CAP_FOWNER.
-func openSource(src string) (*os.File, error) {
+func openSource(src string) (int, error) {
 	const flags = unix.O_RDONLY | unix.O_NOFOLLOW
-	f, err := openFile(src, flags|unix.O_NOATIME, 0)
+	fd, err := openFd(src, flags|unix.O_NOATIME, 0)
 	if errors.Is(err, unix.EPERM) {
-		f, err = openFile(src, flags, 0)
+		fd, err = openFd(src, flags, 0)
 	}
-	return f, err
+	return fd, err
 }
 
-// openFile is os.OpenFile for the regular files of a copy-up: the same
-// *os.PathError, without the four fcntl calls os.OpenFile spends on
-// trying to register a regular file with the runtime's poller.
-func openFile(path string, flags int, mode uint32) (*os.File, error) {
+// openFd opens path close-on-exec, retrying on EINTR (a lower on FUSE,
+// and a signal), with the error of os.OpenFile.
+func openFd(path string, flags int, mode uint32) (int, error) {
 	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, mode)
-	for err == unix.EINTR { // a lower on FUSE, and a signal
+	for err == unix.EINTR {
 		fd, err = unix.Open(path, flags|unix.O_CLOEXEC, mode)
 	}
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	return os.NewFile(uintptr(fd), path), nil
+	return fd, nil
 }
 
 // createTemp calls create with fresh temp paths until one does not exist.
 func (c *Copier) createTemp(create func(path string) error) (string, error) {
-	pid := strconv.Itoa(os.Getpid())
 	for range maxTempTries {
-		p := filepath.Join(c.work, "#lamina-"+pid+"-"+strconv.FormatUint(tempSeq.Add(1), 10))
+		p := c.tempPrefix + strconv.FormatUint(tempSeq.Add(1), 10)
 		err := create(p)
 		if err == nil {
 			return p, nil
@@ -133,8 +132,8 @@ func (c *Copier) createTemp(create func(path string) error) (string, error) {
 // be opened without side effects.
 func (s *staged) sync() error {
 	switch {
-	case s.f != nil:
-		if err := s.f.Sync(); err != nil {
+	case s.fd >= 0:
+		if err := unix.Fsync(s.fd); err != nil {
 			return fmt.Errorf("sync %s: %w", s.path, err)
 		}
 	case s.typ == unix.S_IFDIR:
@@ -152,12 +151,12 @@ func (s *staged) sync() error {
 
 // close closes the open file, if any.
 func (s *staged) close() error {
-	if s.f == nil {
+	if s.fd < 0 {
 		return nil
 	}
-	f := s.f
-	s.f = nil
-	if err := f.Close(); err != nil {
+	fd := s.fd
+	s.fd = -1
+	if err := unix.Close(fd); err != nil {
 		return fmt.Errorf("close %s: %w", s.path, err)
 	}
 	return nil

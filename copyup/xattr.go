@@ -8,10 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// copyXattrs copies every xattr of src that keep accepts to dst, neither
-// path being followed. A security.* or trusted.* attribute that dst refuses
+// copyXattrs copies every xattr of src (not followed) that keep accepts to
+// the temp entry dst. A security.* or trusted.* attribute that dst refuses
 // with EPERM or EOPNOTSUPP is skipped: a rootless daemon cannot set them.
-func copyXattrs(dst, src string, keep func(string) bool) error {
+func copyXattrs(dst *staged, src string, keep func(string) bool) error {
 	names, err := listXattrs(src)
 	if err != nil {
 		return err
@@ -27,11 +27,11 @@ func copyXattrs(dst, src string, keep func(string) bool) error {
 		if err != nil {
 			return err
 		}
-		if err := unix.Lsetxattr(dst, name, val, 0); err != nil {
+		if err := dst.setxattr(name, val); err != nil {
 			if privileged(name) && isErrno(err, unix.EPERM, unix.EOPNOTSUPP) {
 				continue
 			}
-			return fmt.Errorf("set xattr %s on %s: %w", name, dst, err)
+			return fmt.Errorf("set xattr %s on %s: %w", name, dst.path, err)
 		}
 	}
 	return nil

@@ -49,6 +49,10 @@ type entry struct {
 	st       unix.Stat_t
 	layer    int  // layer number of the topmost entry (0 = upper)
 	fresh    bool // just created by this daemon: no origin to read
+	// origin is the origin this daemon has just given the upper file
+	// (copy-up), when hasOrigin: no need to read it back.
+	origin    uint64
+	hasOrigin bool
 }
 
 // state returns a snapshot of the node's layer fields.
@@ -390,7 +394,10 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 // originOf reads a copied-up file's origin; a file this daemon just
 // created has none.
 func originOf(u *Union, e *entry, rel string) (uint64, bool) {
-	if e.fresh {
+	switch {
+	case e.hasOrigin:
+		return e.origin, true
+	case e.fresh:
 		return 0, false
 	}
 	return whiteout.Origin(u.upperPath(rel))

@@ -76,6 +76,7 @@ func (n *node) ensureUpperLocked(ctx context.Context, size int64) error {
 			extra = map[string][]byte{name: value}
 		}
 	}
+	withOrigin := extra != nil
 	var pst unix.Stat_t
 	perr := unix.Lstat(filepath.Dir(dst), &pst)
 	// A started copy-up runs to the end: the kernel interrupts FUSE
@@ -91,7 +92,7 @@ func (n *node) ensureUpperLocked(ctx context.Context, size int64) error {
 	}
 	n.upper, n.upperXwh = true, false
 	n.copied.Store(true)
-	n.retireOrAlias(rel, dst, linked)
+	n.retireOrAlias(rel, dst, linked, withOrigin)
 	return nil
 }
 
@@ -106,12 +107,15 @@ func (n *node) ensureUpperLocked(ctx context.Context, size int64) error {
 // Otherwise the new identity is aliased to this node, so lookups keep
 // finding it.
 //
+// withOrigin says the copy got the node's inode number as its origin
+// xattr, which then need not be read back.
+//
 // Preconditions: n.mu is held.
-func (n *node) retireOrAlias(rel, dst string, linked bool) {
+func (n *node) retireOrAlias(rel, dst string, linked, withOrigin bool) {
 	if isDirMode(n.StableAttr().Mode) {
 		return
 	}
-	e := &entry{upper: true, lower: -1}
+	e := &entry{upper: true, lower: -1, origin: n.StableAttr().Ino, hasOrigin: withOrigin}
 	if unix.Lstat(dst, &e.st) != nil {
 		return
 	}

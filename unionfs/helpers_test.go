@@ -45,7 +45,7 @@ func newLayers(t *testing.T, n int) *layers {
 // mount serves the layers at l.mnt for the rest of the test, with a
 // watchdog that detaches the mount if the test outlives timeout, so a
 // stuck FUSE request fails the test instead of hanging the run.
-func (l *layers) mount(t *testing.T, readOnly bool, timeout time.Duration, opts ...Option) {
+func (l *layers) mount(t *testing.T, readOnly bool, timeout time.Duration, opts ...Option) *Server {
 	t.Helper()
 	cfg := Config{Lowers: l.lowers, Upper: l.upper, Work: l.work}
 	if readOnly {
@@ -70,6 +70,7 @@ func (l *layers) mount(t *testing.T, readOnly bool, timeout time.Duration, opts 
 		}
 		srv.Wait()
 	})
+	return srv
 }
 
 func writeFile(t *testing.T, p, data string) {

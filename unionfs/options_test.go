@@ -34,6 +34,8 @@ func TestParseMountOptions(t *testing.T) {
 		{name: "bad mapping", in: []string{"lowerdir=/l,uidmapping=0:1"}, err: "container:host:length"},
 		{name: "bad squash uid", in: []string{"lowerdir=/l,squash_to_uid=x"}, err: "squash_to_uid"},
 		{name: "bad passthrough", in: []string{"lowerdir=/l,passthrough=maybe"}, err: "want on, off or auto"},
+		{name: "uring is FUSE-only", in: []string{"lowerdir=/l,uring=off"}, lowers: []string{"/l"}, fuseOnly: []string{"uring"}},
+		{name: "bad uring", in: []string{"lowerdir=/l,uring=sometimes"}, err: "want on, off or auto"},
 		{name: "bad timeout", in: []string{"lowerdir=/l,timeout=-1"}, err: "out of range"},
 	}
 	for _, c := range cases {

@@ -35,6 +35,9 @@ Options (-o, comma-separated, may be repeated):
   squash_to_uid=N           show every file as owned by uid N
   squash_to_gid=N           show every file as owned by gid N
   passthrough=on|off|auto   FUSE passthrough for open files (default auto)
+  uring=on|off|auto         serve requests through per-CPU io_uring queues
+                            (Linux 6.14+, when /sys/module/fuse/parameters/
+                            enable_uring is Y; default auto; -d turns it off)
   fsync=0, volatile         do not fsync copied-up data (faster, less durable)
   timeout=SECONDS           kernel cache timeout (default 3600)
   driver=auto|fuse|overlay  as --driver, for fstab and mount -t

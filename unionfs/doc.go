@@ -151,6 +151,18 @@
 // before keep reading the lower file, as with kernel overlayfs before 4.19.
 // Passthrough is turned off quietly when the kernel refuses it.
 //
+// # Transport
+//
+// Requests reach the node file system either through /dev/fuse, served by
+// go-fuse's own loop, or through FUSE over io_uring (package uring), whose
+// per-CPU queues are served by threads pinned to their CPUs. Both run the
+// same file system (the dirless wrapper around go-fuse's node bridge);
+// only the delivery differs. WithURing picks: auto uses the rings when the
+// kernel's enable_uring parameter is on, and falls back to /dev/fuse (a
+// fresh mount) when they cannot be set up. Once the INIT reply asks for
+// io_uring the kernel holds every request until each queue has an entry,
+// so Mount starts the queues before anything touches the mount.
+//
 // # The kernel driver: shim layers over foreign markers
 //
 // Kernel overlayfs reads only its own whiteout and opaque formats: 0/0

@@ -16,7 +16,10 @@
 //
 // Here every entry has its own worker: a goroutine locked to a thread of
 // its own, pinned to the entry's CPU, with its own ring (128-byte SQEs,
-// single issuer, deferred task running). A request is thus served on the
+// single issuer, deferred task running). Each CPU the process may run on
+// gets two entries (a slow request, an fsync say, leaves one serving);
+// the queues of the others (offline, or outside its affinity) get one
+// unpinned entry, since the kernel uses no queue until all have one. A request is thus served on the
 // CPU that made it, by a thread that was sleeping there, and the reply
 // wakes the caller on the same CPU: no request crosses CPUs, which on a
 // virtual machine saves waking an idle vCPU twice per request (the cost

@@ -94,18 +94,33 @@ func Start(srv *fuse.Server, fs fuse.RawFileSystem, opts ...Option) (*Transport,
 		fd:          fd,
 		payloadSize: max(8192, (o.maxWrite+page-1)/page*page),
 	}
-	n := ncpu * o.perQueue
-	registered := make(chan error, n)
-	t.done.Add(n)
-	for i := range n {
-		w := &worker{t: t, qid: i / o.perQueue}
+	// Each queue needs an entry before the kernel uses any; a CPU this
+	// process may not run on (offline, or outside its affinity) sends
+	// nothing here, so its queue gets one, unpinned.
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		return nil, fmt.Errorf("start fuse io_uring transport: %w", err)
+	}
+	var workers []*worker
+	for q := range ncpu {
+		n, pin := 1, allowed.IsSet(q)
+		if pin {
+			n = o.perQueue
+		}
+		for range n {
+			workers = append(workers, &worker{t: t, qid: q, pin: pin})
+		}
+	}
+	registered := make(chan error, len(workers))
+	t.done.Add(len(workers))
+	for _, w := range workers {
 		go func() {
 			defer t.done.Done()
 			w.run(registered)
 		}()
 	}
 	var errs []error
-	for range n {
+	for range workers {
 		if err := <-registered; err != nil {
 			errs = append(errs, err)
 		}

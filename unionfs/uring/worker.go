@@ -20,7 +20,7 @@ const (
 	entInOutOff     = headerInOutSize + headerOpSize
 	headerSize      = entInOutOff + int(unsafe.Sizeof(entInOut{})) // struct fuse_uring_req_header
 
-	iovOff          = headerSize // the iovec pair after the header (8-byte aligned)
+	iovOff = headerSize // the iovec pair after the header (8-byte aligned)
 
 	outHeaderSize = int(unsafe.Sizeof(fuse.OutHeader{}))
 )
@@ -48,6 +48,7 @@ type cmdReq struct {
 type worker struct {
 	t       *Transport
 	qid     int
+	pin     bool // run on CPU qid only
 	ring    *ring
 	mem     []byte // one page: the entry's header, then the iovec pair
 	payload []byte
@@ -65,7 +66,9 @@ var errGone = errors.New("fuse connection gone")
 // ends.
 func (w *worker) run(registered chan<- error) {
 	runtime.LockOSThread()
-	w.pin()
+	if w.pin {
+		w.pinThread()
+	}
 	err := w.setup()
 	if err == nil {
 		err = w.register()
@@ -82,9 +85,9 @@ func (w *worker) run(registered chan<- error) {
 	}
 }
 
-// pin binds the thread to the worker's CPU, so that a request is served
-// on the CPU that sent it. A CPU this process may not use is left alone.
-func (w *worker) pin() {
+// pinThread binds the thread to the worker's CPU, so that a request is
+// served on the CPU that sent it.
+func (w *worker) pinThread() {
 	var set unix.CPUSet
 	set.Set(w.qid)
 	_ = unix.SchedSetaffinity(0, &set)

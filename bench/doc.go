@@ -49,7 +49,8 @@
 // result is right (entry counts, bytes read, file sizes); unmount; move the
 // directories aside, to be removed when the run ends (deleting thousands of
 // files makes the next creates slow on an ext4 without a journal, which
-// would charge one configuration's clean-up to the next one's writes). Timed regions run external programs where the measurement
+// would charge one configuration's clean-up to the next one's writes); a
+// Bulky workload's (the large copy-up) are removed at once. Timed regions run external programs where the measurement
 // could otherwise be of Go rather than of the filesystem. The cell value is
 // the median of the runs.
 //

@@ -162,8 +162,14 @@ func measure(ctx context.Context, o *options, m Mounter, w Workload, fx *Fixture
 		}
 	}
 	defer func() {
-		trash := filepath.Join(o.scratch, "trash", strconv.FormatUint(trashSeq.Add(1), 10))
-		if rerr := retireUnmounted(inst, trash); rerr != nil && err == nil {
+		var rerr error
+		if w.Bulky {
+			rerr = removeUnmounted(inst)
+		} else {
+			trash := filepath.Join(o.scratch, "trash", strconv.FormatUint(trashSeq.Add(1), 10))
+			rerr = retireUnmounted(inst, trash)
+		}
+		if rerr != nil && err == nil {
 			err = rerr
 		}
 	}()

@@ -23,6 +23,11 @@ type Workload struct {
 	// Run is the timed region. The returned check runs after the clock
 	// stops and says whether the filesystem gave the right answer.
 	Run func(ctx context.Context, mnt string) (check func() error, err error)
+	// Bulky says a run leaves a large file in the upper layer: its
+	// directories are removed at once instead of at the end of the whole
+	// run (one file is cheap to delete, and a GiB per run per
+	// configuration would fill the disk).
+	Bulky bool
 }
 
 // WorkloadNames lists every workload in report order.
@@ -115,6 +120,7 @@ func Workloads(fx *Fixture) []Workload {
 		},
 		{
 			Name:  "copyup-big",
+			Bulky: true,
 			Title: fmt.Sprintf("append 1 byte to a %s lower file (copy-up)", humanBytes(fx.BigSize)),
 			Short: "copy-up " + humanBytes(fx.BigSize),
 			Run: func(_ context.Context, mnt string) (func() error, error) {

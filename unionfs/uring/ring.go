@@ -95,6 +95,7 @@ type ring struct {
 	cqTail  *uint32
 	cqMask  uint32
 	cqes    unsafe.Pointer
+	sqLocal uint32 // the tail including SQEs not yet published
 	pending uint32 // SQEs queued since the last enter
 }
 
@@ -124,6 +125,7 @@ func newRing(entries uint32) (*ring, error) {
 		r.close()
 		return nil, err
 	}
+	r.sqLocal = *r.sqTail
 	return r, nil
 }
 
@@ -173,9 +175,9 @@ func (r *ring) mapRings(p *params) error {
 }
 
 // next returns a cleared SQE to fill, or nil when the submission ring is
-// full.
+// full. The kernel sees it from the next enter on.
 func (r *ring) next() *sqe {
-	tail := *r.sqTail
+	tail := r.sqLocal
 	if tail-atomic.LoadUint32(r.sqHead) > r.sqMask {
 		return nil
 	}
@@ -183,7 +185,7 @@ func (r *ring) next() *sqe {
 	s := (*sqe)(unsafe.Pointer(&r.sqeMem[int(idx)*sqeSize]))
 	*s = sqe{}
 	*(*uint32)(unsafe.Add(r.sqArray, idx*4)) = idx
-	atomic.StoreUint32(r.sqTail, tail+1)
+	r.sqLocal = tail + 1
 	r.pending++
 	return s
 }
@@ -195,6 +197,7 @@ func (r *ring) enter(wait bool) error {
 	if wait {
 		minComplete, flags = 1, enterGetEvents
 	}
+	atomic.StoreUint32(r.sqTail, r.sqLocal) // publish the filled SQEs
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(r.pending), minComplete, flags, 0, 0)
 		if errno == unix.EINTR {

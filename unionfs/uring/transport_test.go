@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -264,4 +265,64 @@ func TestTransport(t *testing.T) {
 	}
 	waitTimeout(t, "ring workers after unmount", 20*time.Second, tr.Wait)
 	waitTimeout(t, "go-fuse after unmount", 20*time.Second, srv.Wait)
+}
+
+// TestInputsFit: every input struct dispatch casts must fit in a worker's
+// in buffer (the in-header plus the ring's 128-byte argument area).
+func TestInputsFit(t *testing.T) {
+	var w worker
+	for _, tc := range []struct {
+		name string
+		size uintptr
+	}{
+		{"GetAttrIn", unsafe.Sizeof(fuse.GetAttrIn{})},
+		{"SetAttrIn", unsafe.Sizeof(fuse.SetAttrIn{})},
+		{"MknodIn", unsafe.Sizeof(fuse.MknodIn{})},
+		{"MkdirIn", unsafe.Sizeof(fuse.MkdirIn{})},
+		{"RenameIn", unsafe.Sizeof(fuse.RenameIn{})},
+		{"LinkIn", unsafe.Sizeof(fuse.LinkIn{})},
+		{"OpenIn", unsafe.Sizeof(fuse.OpenIn{})},
+		{"CreateIn", unsafe.Sizeof(fuse.CreateIn{})},
+		{"ReadIn", unsafe.Sizeof(fuse.ReadIn{})},
+		{"WriteIn", unsafe.Sizeof(fuse.WriteIn{})},
+		{"ReleaseIn", unsafe.Sizeof(fuse.ReleaseIn{})},
+		{"FsyncIn", unsafe.Sizeof(fuse.FsyncIn{})},
+		{"FlushIn", unsafe.Sizeof(fuse.FlushIn{})},
+		{"SetXAttrIn", unsafe.Sizeof(fuse.SetXAttrIn{})},
+		{"GetXAttrIn", unsafe.Sizeof(fuse.GetXAttrIn{})},
+		{"LkIn", unsafe.Sizeof(fuse.LkIn{})},
+		{"AccessIn", unsafe.Sizeof(fuse.AccessIn{})},
+		{"IoctlIn", unsafe.Sizeof(fuse.IoctlIn{})},
+		{"FallocateIn", unsafe.Sizeof(fuse.FallocateIn{})},
+		{"LseekIn", unsafe.Sizeof(fuse.LseekIn{})},
+		{"CopyFileRangeIn", unsafe.Sizeof(fuse.CopyFileRangeIn{})},
+		{"StatxIn", unsafe.Sizeof(fuse.StatxIn{})},
+	} {
+		if tc.size > uintptr(len(w.in)) {
+			t.Errorf("%s is %d bytes; a worker's in buffer holds %d", tc.name, tc.size, len(w.in))
+		}
+	}
+}
+
+// TestRefusedRegistration: when the kernel refuses the entries (here:
+// payload buffers smaller than the connection's largest request), Start
+// fails and the connection goes on through /dev/fuse.
+func TestRefusedRegistration(t *testing.T) {
+	if !Available() {
+		t.Skipf("skipping: %v", ErrUnavailable)
+	}
+	src, mnt, srv, raw := loopback(t, true)
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := Start(srv, raw, WithMaxWrite(4096)); err == nil {
+		t.Fatalf("Start with small buffers succeeded (%d served)", tr.Served())
+	} else if !errors.Is(err, unix.EINVAL) {
+		t.Errorf("Start: %v, want EINVAL from the kernel", err)
+	}
+	waitTimeout(t, "a read through /dev/fuse", 20*time.Second, func() {
+		if b, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(b) != "data" {
+			t.Errorf("read after the refusal: %q, %v", b, err)
+		}
+	})
 }

@@ -142,9 +142,14 @@ func (w *worker) register() error {
 	return err
 }
 
+// maxReregister bounds the entry's registrations in a row that the kernel
+// refuses at once; past it the worker gives up rather than spin.
+const maxReregister = 3
+
 // serve waits for requests and answers each with the commit that also
 // fetches the next one.
 func (w *worker) serve() error {
+	refused := 0
 	for {
 		if err := w.ring.enter(true); err != nil {
 			return err
@@ -156,12 +161,16 @@ func (w *worker) serve() error {
 			}
 			switch errno := unix.Errno(-c.res); {
 			case c.res == 0:
+				refused = 0
 				w.handle()
 			case errno == unix.ENOTCONN || errno == unix.ECONNABORTED || errno == unix.ECANCELED || errno == unix.ENODEV:
 				err = errGone
+			case refused >= maxReregister:
+				err = fmt.Errorf("serve fuse ring entry (queue %d): %w", w.qid, errno)
 			default:
 				// The kernel dropped this entry (an unknown commit, say):
 				// register it again so the queue does not lose a server.
+				refused++
 				w.submit(cmdRegister, 0)
 			}
 		})

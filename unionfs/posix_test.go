@@ -26,11 +26,21 @@ func TestPosix(t *testing.T) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	modes := map[Passthrough]string{PassthroughOff: "nopassthrough", PassthroughOn: "passthrough"}
-	for _, pt := range []Passthrough{PassthroughOff, PassthroughOn} {
+	// The default transport (io_uring where the kernel offers it) with and
+	// without passthrough, and /dev/fuse.
+	modes := []struct {
+		name string
+		pt   Passthrough
+		ring URing
+	}{
+		{"nopassthrough", PassthroughOff, URingAuto},
+		{"passthrough", PassthroughOn, URingAuto},
+		{"devfuse", PassthroughOff, URingOff},
+	}
+	for _, m := range modes {
 		for _, where := range []string{"", "lowerdir/sub"} {
 			for _, name := range names {
-				t.Run(name+"/"+modes[pt]+"/"+where, func(t *testing.T) {
+				t.Run(name+"/"+m.name+"/"+where, func(t *testing.T) {
 					if why, ok := skip[name]; ok {
 						t.Skip(why)
 					}
@@ -40,7 +50,7 @@ func TestPosix(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
-					l.mount(t, false, time.Minute, WithPassthrough(pt))
+					l.mount(t, false, time.Minute, WithPassthrough(m.pt), WithURing(m.ring))
 					posixtest.All[name](t, filepath.Join(l.mnt, where))
 				})
 			}

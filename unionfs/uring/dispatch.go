@@ -120,7 +120,7 @@ func sizeOf[T any]() int {
 func dispatch(fs fuse.RawFileSystem, r *request) (fuse.Status, int) {
 	var cancel <-chan struct{} // interrupts are not delivered through rings
 	h := r.header()
-	if h.NodeId == probeInode || h.NodeId == rootInode && h.Opcode == opLookup && r.name() == probeName {
+	if h.NodeId == probeInode || h.NodeId == rootInode && h.Opcode == opLookup && bytes.HasPrefix(r.arg, []byte(probeName+"\x00")) {
 		return probe(r)
 	}
 	switch h.Opcode {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -54,6 +55,7 @@ type worker struct {
 	payload []byte
 	in      [inHeaderSize + headerOpSize]byte // header and fixed argument, contiguous
 	armed   bool                              // the kernel holds the entry's buffers
+	served  atomic.Uint64                     // requests answered
 }
 
 // errGone says the connection ended: the worker is done.
@@ -201,7 +203,7 @@ func (w *worker) handle() {
 	oh := (*fuse.OutHeader)(hdr)
 	*oh = fuse.OutHeader{Length: uint32(outHeaderSize + n), Status: -int32(st), Unique: unique}
 	ent.payloadSz = uint32(n)
-	w.t.served.Add(1)
+	w.served.Add(1)
 	w.submit(cmdCommitAndFetch, commitID)
 }
 

@@ -46,6 +46,7 @@ type Option func(*options)
 type options struct {
 	passthrough Passthrough
 	uring       URing
+	dirAhead    bool
 	uidMap      IDMap
 	gidMap      IDMap
 	squashUID   int64 // -1: none
@@ -62,6 +63,7 @@ func defaults() options {
 	return options{
 		passthrough: PassthroughAuto,
 		uring:       URingAuto,
+		dirAhead:    true,
 		squashUID:   -1,
 		squashGID:   -1,
 		sync:        true,
@@ -77,6 +79,12 @@ func WithPassthrough(p Passthrough) Option { return func(o *options) { o.passthr
 // WithURing sets the io_uring mode (default URingAuto). Debug output
 // (WithDebug) needs every request on /dev/fuse, so it turns io_uring off.
 func WithURing(m URing) Option { return func(o *options) { o.uring = m } }
+
+// WithDirAhead turns directory read-ahead on or off (default on): when a
+// directory without an upper copy is listed, the directories it holds are
+// listed and their entries looked up in the background (see dirahead.go).
+// Off saves that work where directories are listed without being walked.
+func WithDirAhead(on bool) Option { return func(o *options) { o.dirAhead = on } }
 
 // WithIDMaps maps owners between the union (container) view and the
 // layers (host), as fuse-overlayfs's uidmapping and gidmapping do.

@@ -15,14 +15,34 @@ import (
 	"github.com/lamina-dev/lamina/whiteout"
 )
 
-// mergedDir lists the directory as the union shows it: upper first, then
-// each merged lower; a name appears once, from its topmost layer; names a
-// layer whites out are hidden in the layers below it.
-func (n *node) mergedDir() ([]fuse.DirEntry, error) { return n.listAt(n.rel()) }
+// mergedDir lists the directory for a reader: in a directory without an
+// upper copy, the listing read ahead when there is one; and it has the
+// directories the listing names read ahead (dirahead.go).
+func (n *node) mergedDir() ([]fuse.DirEntry, error) {
+	rel := n.rel()
+	ls := n.dirLayers()
+	ents, ok := []fuse.DirEntry(nil), false
+	if !ls.upper {
+		ents, ok = n.u.ahead.listing(rel, ls.dirs)
+	}
+	if !ok {
+		var err error
+		if ents, err = n.u.list(rel, ls); err != nil {
+			return nil, err
+		}
+	}
+	n.u.readAhead(rel, ls, ents)
+	return ents, nil
+}
 
-// listAt is mergedDir for a node whose path is rel.
-func (n *node) listAt(rel string) ([]fuse.DirEntry, error) {
-	upper, upperXwh, dirs := n.dirLayers()
+// listAt lists the directory as the union shows it; rel is its path.
+func (n *node) listAt(rel string) ([]fuse.DirEntry, error) { return n.u.list(rel, n.dirLayers()) }
+
+// list lists the directory rel whose layers are ls as the union shows it:
+// upper first, then each merged lower; a name appears once, from its
+// topmost layer; names a layer whites out are hidden in the layers below
+// it.
+func (u *Union) list(rel string, ls layerSet) ([]fuse.DirEntry, error) {
 	var out []fuse.DirEntry
 	seen := map[string]struct{}{}
 	hidden := map[string]struct{}{}
@@ -39,20 +59,20 @@ func (n *node) listAt(rel string) ([]fuse.DirEntry, error) {
 				continue
 			}
 			seen[d.Name] = struct{}{}
-			out = append(out, fuse.DirEntry{Name: d.Name, Mode: d.Mode(), Ino: n.direntIno(rel, layer, d, len(dirs) > 0)})
+			out = append(out, fuse.DirEntry{Name: d.Name, Mode: d.Mode(), Ino: u.direntIno(rel, layer, d, ls)})
 		}
 		for name := range wh {
 			hidden[name] = struct{}{}
 		}
 		return nil
 	}
-	if upper {
-		if err := add(n.u.upperPath(rel), 0, upperXwh); err != nil {
+	if ls.upper {
+		if err := add(u.upperPath(rel), 0, ls.upperXwh); err != nil {
 			return nil, err
 		}
 	}
-	for _, d := range dirs {
-		if err := add(n.u.lowerPath(d.idx, rel), d.idx+1, d.xwh); err != nil {
+	for _, d := range ls.dirs {
+		if err := add(u.lowerPath(d.idx, rel), d.idx+1, d.xwh); err != nil {
 			return nil, err
 		}
 	}
@@ -60,30 +80,30 @@ func (n *node) listAt(rel string) ([]fuse.DirEntry, error) {
 }
 
 // direntIno is the inode number readdir reports for d, found in layer
-// under the directory rel; merged says the directory has lower layers. It
-// is the st_ino a lookup gives (see "Inode numbers" in the package doc):
-// the kernel puts it in d_ino even with readdirplus. Upper entries need
-// more than the dirent: a non-directory may carry the origin of a copy-up
-// (up to two getxattr calls, trusted then user), and a directory of a
-// merged directory takes its number from the lower one (a lookup through
-// the layers). Lower entries need nothing more, so listing a lower tree
-// costs no extra system call.
-func (n *node) direntIno(rel string, layer int, d whiteout.Dirent, merged bool) uint64 {
+// under the directory rel whose layers are ls. It is the st_ino a lookup
+// gives (see "Inode numbers" in the package doc): the kernel puts it in
+// d_ino even with readdirplus. Upper entries need more than the dirent: a
+// non-directory may carry the origin of a copy-up (up to two getxattr
+// calls, trusted then user), and a directory of a merged directory takes
+// its number from the lower one (a lookup through the layers). Lower
+// entries need nothing more, so listing a lower tree costs no extra system
+// call.
+func (u *Union) direntIno(rel string, layer int, d whiteout.Dirent, ls layerSet) uint64 {
 	path := join(rel, d.Name)
 	st := unix.Stat_t{Ino: d.Ino, Nlink: 1, Mode: d.Mode()}
 	if layer == 0 {
 		switch {
 		case d.Type != unix.DT_DIR:
-			if ino, ok := whiteout.Origin(n.u.upperPath(path)); ok {
+			if ino, ok := whiteout.Origin(u.upperPath(path)); ok {
 				return ino
 			}
-		case merged:
-			if e, err := n.find(rel, d.Name); err == nil {
-				return n.identity(e, path).Ino
+		case len(ls.dirs) > 0:
+			if e, err := u.find(rel, d.Name, ls, nil); err == nil {
+				return u.identity(e, path).Ino
 			}
 		}
 	}
-	return n.u.ino.ino(layer, &st, path)
+	return u.ino.ino(layer, &st, path)
 }
 
 var _ = (fs.NodeOpendirHandler)((*node)(nil))
@@ -158,10 +178,13 @@ type dirHandle struct {
 	n    *node
 	ents []fuse.DirEntry
 	pos  int
+	fds  dirFds // for the lookups of READDIRPLUS
 }
 
 var (
 	_ = (fs.FileReaddirenter)((*dirHandle)(nil))
+	_ = (fs.FileLookuper)((*dirHandle)(nil))
+	_ = (fs.FileReleasedirer)((*dirHandle)(nil))
 	_ = (fs.FileSeekdirer)((*dirHandle)(nil))
 	_ = (fs.FileFsyncdirer)((*dirHandle)(nil))
 )
@@ -175,6 +198,15 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	d.pos++
 	return &e, 0
 }
+
+// Lookup looks up an entry READDIRPLUS returns, as the node's Lookup
+// does, resolving names from the handle's directory descriptors.
+func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return d.n.lookupAt(ctx, name, out, &d.fds)
+}
+
+// Releasedir closes the handle's directory descriptors.
+func (d *dirHandle) Releasedir(ctx context.Context, flags uint32) { d.fds.close() }
 
 // Seekdir moves the cursor after the entry whose offset is off: to the
 // first entry with a greater offset, whether or not off's entry is still

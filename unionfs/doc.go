@@ -121,7 +121,11 @@
 // the kernel drops them itself when it sends a change through the mount.
 // Directories are read without OPENDIR and RELEASEDIR (dirless: the first
 // OPENDIR is declined, and the kernel then caches listings on its own),
-// which halves the round trips of a cold directory.
+// which halves the round trips of a cold directory. Listing a directory
+// also reads the directories it names ahead, in the background (dirahead.go;
+// WithDirAhead): their listings and the lookups of their entries, for
+// directories without an upper copy, whose contents are as fixed as the
+// lowers. A walk then finds them ready instead of waiting for them.
 // Changing layer directories behind a mounted union is not supported, as
 // with kernel overlayfs. Setattr replies carry the same attribute timeout
 // as lookups, so a chmod or utimes is not followed by a GETATTR. As root,

@@ -55,6 +55,12 @@ func (l *layers) mount(t *testing.T, readOnly bool, timeout time.Duration, opts 
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	return l.serve(t, u, timeout)
+}
+
+// serve mounts u at l.mnt for the rest of the test, with mount's watchdog.
+func (l *layers) serve(t *testing.T, u *Union, timeout time.Duration) *Server {
+	t.Helper()
 	srv, err := u.Mount(l.mnt)
 	if err != nil {
 		t.Fatalf("Mount: %v", err)

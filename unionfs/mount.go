@@ -25,6 +25,8 @@ type Server struct {
 	// URing serves the requests when they go through io_uring queues;
 	// nil when they go through /dev/fuse.
 	URing *uring.Transport
+
+	u *Union
 }
 
 // Mount serves the union at mountpoint with FUSE and returns once the
@@ -102,7 +104,7 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 		return nil, fmt.Errorf("mount %s: %w", mnt, err)
 	}
 	go srv.Serve()
-	s := &Server{Server: srv, Mountpoint: mnt}
+	s := &Server{Server: srv, Mountpoint: mnt, u: u}
 	if ring {
 		// NewServer has mounted and answered INIT. From here the kernel
 		// holds every request back until each CPU's queue has an entry,
@@ -122,12 +124,14 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 	return s, nil
 }
 
-// Wait waits until the mount is gone and every request has been answered.
+// Wait waits until the mount is gone and every request has been answered,
+// and drops the directories still queued for read-ahead.
 func (s *Server) Wait() {
 	s.Server.Wait()
 	if s.URing != nil {
 		s.URing.Wait()
 	}
+	s.u.ahead.drain()
 }
 
 // root builds the root node: the upper root plus every lower root.

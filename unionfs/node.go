@@ -104,27 +104,40 @@ func (n *node) lstatSettled(st *unix.Stat_t) error {
 	return nil
 }
 
-// layers returns the layers to search below this directory.
-func (n *node) dirLayers() (upper, upperXwh bool, dirs []lowerDir) {
+// layerSet is where a directory's entries come from.
+type layerSet struct {
+	upper    bool       // the directory has an upper copy
+	upperXwh bool       // which may hold xwhiteouts
+	dirs     []lowerDir // its merged lower copies, top first
+}
+
+// dirLayers returns the layers to search below this directory.
+func (n *node) dirLayers() layerSet {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.upper, n.upperXwh, n.dirs
+	return layerSet{upper: n.upper, upperXwh: n.upperXwh, dirs: n.dirs}
 }
 
 // find looks name up in this directory's layers; dirRel is n.rel().
 func (n *node) find(dirRel, name string) (*entry, error) {
+	return n.u.find(dirRel, name, n.dirLayers(), nil)
+}
+
+// find looks name up in the directory dirRel whose layers are ls,
+// resolving names from the directory descriptors in fds (nil: through
+// paths).
+func (u *Union) find(dirRel, name string, ls layerSet, fds *dirFds) (*entry, error) {
 	if whiteout.IsMarkerName(name) {
 		return nil, syscall.ENOENT
 	}
 	if len(name) > 255 {
 		return nil, syscall.ENAMETOOLONG
 	}
-	rel := join(dirRel, name)
-	upper, upperXwh, dirs := n.dirLayers()
 	e := &entry{lower: -1, layer: -1}
 	found := false
-	if upper {
-		state, err := whiteout.Lookup(n.u.upperPath(dirRel), name, upperXwh, &e.st)
+	if ls.upper {
+		dir := u.upperPath(dirRel)
+		state, err := whiteout.LookupAt(fds.at(0, dir), dir, name, ls.upperXwh, &e.st)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +149,7 @@ func (n *node) find(dirRel, name string) (*entry, error) {
 			if !isDir(&e.st) {
 				return e, nil
 			}
-			info, err := whiteout.Inspect(n.u.upperPath(rel))
+			info, err := whiteout.InspectAt(fds.at(0, dir), dir, name)
 			if err != nil {
 				return nil, err
 			}
@@ -147,8 +160,10 @@ func (n *node) find(dirRel, name string) (*entry, error) {
 		}
 	}
 	var st unix.Stat_t
-	for _, d := range dirs {
-		state, err := whiteout.Lookup(n.u.lowerPath(d.idx, dirRel), name, d.xwh, &st)
+	for _, d := range ls.dirs {
+		dir := u.lowerPath(d.idx, dirRel)
+		fd := fds.at(d.idx+1, dir)
+		state, err := whiteout.LookupAt(fd, dir, name, d.xwh, &st)
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +185,7 @@ func (n *node) find(dirRel, name string) (*entry, error) {
 		if !isDir(&st) {
 			break
 		}
-		info, err := whiteout.Inspect(n.u.lowerPath(d.idx, rel))
+		info, err := whiteout.InspectAt(fd, dir, name)
 		if err != nil {
 			return nil, err
 		}
@@ -188,28 +203,28 @@ func (n *node) find(dirRel, name string) (*entry, error) {
 // identity returns the go-fuse identity of a found entry: Ino is st_ino,
 // and Gen tells apart inodes that share one (see "Inode numbers" in the
 // package doc).
-func (n *node) identity(e *entry, rel string) fs.StableAttr {
+func (u *Union) identity(e *entry, rel string) fs.StableAttr {
 	id := fs.StableAttr{Mode: e.st.Mode & unix.S_IFMT}
 	switch {
 	case e.upper && !isDir(&e.st):
-		if ino, ok := originOf(n.u, e, rel); ok {
+		if ino, ok := originOf(u, e, rel); ok {
 			id.Ino, id.Gen = ino, e.st.Ino
 		} else {
-			id.Ino = n.u.ino.ino(0, &e.st, rel)
+			id.Ino = u.ino.ino(0, &e.st, rel)
 		}
 	case e.layer == 0 && isDir(&e.st) && len(e.dirs) > 0:
 		var st unix.Stat_t
-		id.Ino = n.u.ino.ino(0, &e.st, rel)
-		if err := unix.Lstat(n.u.lowerPath(e.dirs[0].idx, rel), &st); err == nil {
-			id.Ino = n.u.ino.ino(e.dirs[0].idx+1, &st, rel)
+		id.Ino = u.ino.ino(0, &e.st, rel)
+		if err := unix.Lstat(u.lowerPath(e.dirs[0].idx, rel), &st); err == nil {
+			id.Ino = u.ino.ino(e.dirs[0].idx+1, &st, rel)
 		}
 	default:
-		id.Ino = n.u.ino.ino(e.layer, &e.st, rel)
+		id.Ino = u.ino.ino(e.layer, &e.st, rel)
 		if !isDir(&e.st) && e.st.Nlink > 1 {
 			id.Gen = linkGen(e.layer, e.st.Ino, rel)
 		}
 	}
-	if alias, ok := n.u.aliases.Load(id); ok {
+	if alias, ok := u.aliases.Load(id); ok {
 		return alias.(fs.StableAttr) // copied up in this mount: the live node
 	}
 	return id
@@ -218,7 +233,7 @@ func (n *node) identity(e *entry, rel string) fs.StableAttr {
 // newChild makes (or finds) the inode for a found entry at rel and fills
 // out.
 func (n *node) newChild(ctx context.Context, rel string, e *entry, out *fuse.EntryOut) *fs.Inode {
-	id := n.identity(e, rel)
+	id := n.u.identity(e, rel)
 	ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, dirs: e.dirs}
 	in := n.NewInode(ctx, ch, id)
 	if got, ok := in.Operations().(*node); ok && got != ch {
@@ -246,10 +261,24 @@ var _ = (fs.NodeLookuper)((*node)(nil))
 
 // Lookup finds name in the merged directory.
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return n.lookupAt(ctx, name, out, nil)
+}
+
+// lookupAt is Lookup resolving names from the directory descriptors in
+// fds (nil: through paths). In a directory without an upper copy it
+// takes the entry read ahead (dirahead.go) when there is one.
+func (n *node) lookupAt(ctx context.Context, name string, out *fuse.EntryOut, fds *dirFds) (*fs.Inode, syscall.Errno) {
 	dirRel := n.rel()
-	e, err := n.find(dirRel, name)
-	if err != nil {
-		return nil, errno(err)
+	ls := n.dirLayers()
+	e, ok := (*entry)(nil), false
+	if !ls.upper {
+		e, ok = n.u.ahead.entry(dirRel, ls.dirs, name)
+	}
+	if !ok {
+		var err error
+		if e, err = n.u.find(dirRel, name, ls, fds); err != nil {
+			return nil, errno(err)
+		}
 	}
 	return n.newChild(ctx, join(dirRel, name), e, out), 0
 }

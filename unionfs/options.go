@@ -104,6 +104,11 @@ func ParseMountOptions(opts []string) (*MountRequest, error) {
 				m, err = parseMode(val, hasVal, URingOn, URingOff, URingAuto)
 				r.Options = append(r.Options, WithURing(m))
 				r.FUSEOnly = append(r.FUSEOnly, key)
+			case "dirahead":
+				var on bool
+				on, err = parseMode(val, hasVal, true, false, true)
+				r.Options = append(r.Options, WithDirAhead(on))
+				r.FUSEOnly = append(r.FUSEOnly, key)
 			case "fsync":
 				r.Options = append(r.Options, WithSync(val != "0"))
 			case "volatile":

@@ -29,6 +29,7 @@ type Union struct {
 	euid    int              // the daemon's own ids, which new entries get unless chowned
 	egid    int
 
+	ahead        aheader      // directories read ahead (dirahead.go)
 	pendingMoves atomic.Int64 // nodes with a move set (pending.go); rel is cheap while 0
 }
 

@@ -119,7 +119,7 @@ func (n *node) retireOrAlias(rel, dst string, linked, withOrigin bool) {
 	if unix.Lstat(dst, &e.st) != nil {
 		return
 	}
-	id := n.identity(e, rel)
+	id := n.u.identity(e, rel)
 	if id == n.StableAttr() {
 		return
 	}
@@ -238,9 +238,8 @@ func upperWhitedOut(dir, name string) bool {
 // lowerHas reports whether a lower layer merged into this directory shows
 // name, so that removing it from the union needs a whiteout.
 func (n *node) lowerHas(dirRel, name string) (bool, error) {
-	_, _, dirs := n.dirLayers()
 	var st unix.Stat_t
-	for _, d := range dirs {
+	for _, d := range n.dirLayers().dirs {
 		s, err := whiteout.Lookup(n.u.lowerPath(d.idx, dirRel), name, d.xwh, &st)
 		if err != nil {
 			return false, err

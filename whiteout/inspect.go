@@ -21,6 +21,18 @@ type DirInfo struct {
 // present) and, unless an xattr already made it opaque, whether it holds
 // ".wh..wh..opq". Symlinks are not followed.
 func Inspect(path string) (DirInfo, error) {
+	return InspectAt(-1, path, "")
+}
+
+// InspectAt is Inspect of the directory name inside parent, with parentfd
+// an open descriptor of parent (O_PATH will do) to resolve the opaque
+// marker from; a negative parentfd means none. An empty name inspects
+// parent itself.
+func InspectAt(parentfd int, parent, name string) (DirInfo, error) {
+	path, marker := parent, OpaqueName
+	if name != "" {
+		path, marker = join(parent, name), name+"/"+OpaqueName
+	}
 	x, err := readDirXattrs(path)
 	if err != nil {
 		return DirInfo{}, fmt.Errorf("inspect %s: %w", path, err)
@@ -30,12 +42,11 @@ func Inspect(path string) (DirInfo, error) {
 		return info, nil
 	}
 	var st unix.Stat_t
-	marker := join(path, OpaqueName)
-	switch err := unix.Lstat(marker, &st); {
+	switch err := lstatAt(parentfd, parent, marker, &st); {
 	case err == nil:
 		info.Opaque = true
 	case !errors.Is(err, unix.ENOENT):
-		return DirInfo{}, fmt.Errorf("inspect %s: %w", marker, err)
+		return DirInfo{}, fmt.Errorf("inspect %s: %w", join(path, OpaqueName), err)
 	}
 	return info, nil
 }

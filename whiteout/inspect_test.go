@@ -60,14 +60,36 @@ func TestInspect(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			parent := t.TempDir()
+			dir := filepath.Join(parent, "d")
+			wt.Dir(t, dir)
 			tc.build(t, dir)
-			got, err := whiteout.Inspect(dir)
+			pfd, err := unix.Open(parent, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tc.want {
-				t.Errorf("Inspect = %+v, want %+v", got, tc.want)
+			defer unix.Close(pfd)
+			dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(dfd)
+			for _, c := range []struct {
+				how string
+				run func() (whiteout.DirInfo, error)
+			}{
+				{"path", func() (whiteout.DirInfo, error) { return whiteout.Inspect(dir) }},
+				{"from parent descriptor", func() (whiteout.DirInfo, error) { return whiteout.InspectAt(pfd, parent, "d") }},
+				{"from parent path", func() (whiteout.DirInfo, error) { return whiteout.InspectAt(-1, parent, "d") }},
+				{"own descriptor", func() (whiteout.DirInfo, error) { return whiteout.InspectAt(dfd, dir, "") }},
+			} {
+				got, err := c.run()
+				if err != nil {
+					t.Fatalf("Inspect (%s): %v", c.how, err)
+				}
+				if got != tc.want {
+					t.Errorf("Inspect (%s) = %+v, want %+v", c.how, got, tc.want)
+				}
 			}
 		})
 	}
@@ -77,5 +99,14 @@ func TestInspectMissing(t *testing.T) {
 	_, err := whiteout.Inspect(filepath.Join(t.TempDir(), "missing"))
 	if !errors.Is(err, unix.ENOENT) {
 		t.Errorf("Inspect(missing) error = %v, want ENOENT", err)
+	}
+	parent := t.TempDir()
+	fd, err := unix.Open(parent, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, err := whiteout.InspectAt(fd, parent, "missing"); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("InspectAt(missing) error = %v, want ENOENT", err)
 	}
 }

@@ -37,16 +37,23 @@ func (s State) String() string {
 // that is not one path component is Absent with ErrBadName. Other errors
 // (EACCES, ENOTDIR, EIO...) are wrapped.
 func Lookup(dir, name string, xwh bool, st *unix.Stat_t) (State, error) {
+	return LookupAt(-1, dir, name, xwh, st)
+}
+
+// LookupAt is Lookup with dirfd, an open descriptor of dir (O_PATH will
+// do), to resolve name from: one path component to walk instead of all of
+// dir's. A negative dirfd means none: dir's path is walked.
+func LookupAt(dirfd int, dir, name string, xwh bool, st *unix.Stat_t) (State, error) {
 	if !validName(name) {
 		return Absent, fmt.Errorf("lookup %q: %w", name, ErrBadName)
 	}
 	if IsMarkerName(name) {
 		return Absent, nil
 	}
-	path := join(dir, name)
-	err := unix.Lstat(path, st)
+	err := lstatAt(dirfd, dir, name, st)
 	switch {
 	case err == nil:
+		path := join(dir, name)
 		wh, err := isWhiteout(path, st, xwh)
 		if err != nil {
 			return Absent, fmt.Errorf("lookup %s: %w", path, err)
@@ -56,18 +63,27 @@ func Lookup(dir, name string, xwh bool, st *unix.Stat_t) (State, error) {
 		}
 		return Present, nil
 	case !errors.Is(err, unix.ENOENT):
-		return Absent, fmt.Errorf("lookup %s: %w", path, err)
+		return Absent, fmt.Errorf("lookup %s: %w", join(dir, name), err)
 	}
 	var mst unix.Stat_t
-	marker := join(dir, WhiteoutName(name))
-	switch err := unix.Lstat(marker, &mst); {
+	marker := WhiteoutName(name)
+	switch err := lstatAt(dirfd, dir, marker, &mst); {
 	case err == nil:
 		return WhitedOut, nil
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENAMETOOLONG):
 		return Absent, nil
 	default:
-		return Absent, fmt.Errorf("lookup %s: %w", marker, err)
+		return Absent, fmt.Errorf("lookup %s: %w", join(dir, marker), err)
 	}
+}
+
+// lstatAt lstats rel (a relative path) inside dir: from dirfd when it is
+// not negative, else through dir's path.
+func lstatAt(dirfd int, dir, rel string, st *unix.Stat_t) error {
+	if dirfd < 0 {
+		return unix.Lstat(join(dir, rel), st)
+	}
+	return unix.Fstatat(dirfd, rel, st, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // isWhiteout reports whether the entry at path, whose lstat is st, is a

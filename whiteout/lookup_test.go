@@ -109,16 +109,27 @@ func TestLookup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var st unix.Stat_t
-			got, err := whiteout.Lookup(dir, name, info.XWhiteouts, &st)
-			if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
-				t.Fatalf("Lookup error = %v, want %v", err, tc.err)
+			fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if got != tc.want {
-				t.Fatalf("Lookup = %v, want %v", got, tc.want)
-			}
-			if got == whiteout.Present && st.Mode&unix.S_IFMT != tc.mode {
-				t.Errorf("Lookup mode = %o, want %o", st.Mode&unix.S_IFMT, tc.mode)
+			defer unix.Close(fd)
+			// Lookup walks dir's path; LookupAt resolves from its descriptor.
+			for _, at := range []int{-1, fd} {
+				var st unix.Stat_t
+				got, err := whiteout.LookupAt(at, dir, name, info.XWhiteouts, &st)
+				if at < 0 {
+					got, err = whiteout.Lookup(dir, name, info.XWhiteouts, &st)
+				}
+				if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
+					t.Fatalf("Lookup (dirfd %d) error = %v, want %v", at, err, tc.err)
+				}
+				if got != tc.want {
+					t.Fatalf("Lookup (dirfd %d) = %v, want %v", at, got, tc.want)
+				}
+				if got == whiteout.Present && st.Mode&unix.S_IFMT != tc.mode {
+					t.Errorf("Lookup (dirfd %d) mode = %o, want %o", at, st.Mode&unix.S_IFMT, tc.mode)
+				}
 			}
 		})
 	}

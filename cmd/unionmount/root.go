@@ -38,6 +38,10 @@ Options (-o, comma-separated, may be repeated):
   uring=on|off|auto         serve requests through per-CPU io_uring queues
                             (Linux 6.14+, when /sys/module/fuse/parameters/
                             enable_uring is Y; default auto; -d turns it off)
+  dirahead=on|off           when a directory is listed, list the directories
+                            it holds and look up their entries in the
+                            background, so that a walk (find, tar, du) finds
+                            them ready (default on)
   fsync=0, volatile         do not fsync copied-up data (faster, less durable)
   timeout=SECONDS           kernel cache timeout (default 3600)
   driver=auto|fuse|overlay  as --driver, for fstab and mount -t

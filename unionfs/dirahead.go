@@ -1,0 +1,249 @@
+package unionfs
+
+import (
+	"container/list"
+	"slices"
+	"sync"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// Directory read-ahead. A listing is most often the start of a walk (find,
+// tar, du, ls -R, a package manager's scan): the directories it names are
+// listed next, and each of their entries is looked up (READDIRPLUS looks
+// up every entry it returns). Those steps take turns on one CPU: the
+// walker waits for the union, the union for the disk. On a cold cache a
+// directory costs the reads of its blocks and of its entries' inodes, and
+// the union's work on it (listing every layer, a lookup through the
+// layers per entry) comes on top, each step waiting for the one before.
+//
+// So when the union lists a directory, it queues the directories that
+// listing names, and a background goroutine, on the CPU the walk leaves
+// idle, lists each of them and looks up each of its entries as the union
+// would, and keeps the results until the walk gets there: the listing and
+// lookups then cost no system call on the walk's path, and the kernel's
+// caches are warm for whatever else it does.
+//
+// Only directories without an upper copy are read ahead, and a result is
+// used only by a directory that still has none and has the same lower
+// copies: what such a directory holds is fixed, because lower layers are
+// (see "Model and vocabulary" in the package doc). A directory that gets
+// an upper copy stops using what was read ahead for it; a result is
+// exactly what the union would compute at the time it is used.
+//
+// Bounds: the queue is a stack, newest first, since a depth-first walk
+// descends into what it listed last, and drops its oldest jobs beyond
+// aheadJobs; a directory with more than aheadPerDir entries is not read
+// ahead; results are handed out once (the kernel caches what it was
+// given) and the oldest are dropped beyond aheadEntries entries held; at
+// most aheadWorkers goroutines run, started on demand and ended when the
+// queue is empty, so an idle union runs none.
+type aheader struct {
+	mu      sync.Mutex
+	jobs    []aheadJob // newest last
+	workers int
+	dirs    map[string]*aheadDir // by path in the union
+	order   list.List            // of *aheadDir, oldest first
+	held    int                  // entries held in dirs
+}
+
+const (
+	aheadWorkers = 1 // more would take the CPU the walk itself needs
+	aheadJobs    = 1024
+	aheadPerDir  = 4096
+	aheadEntries = 16384
+)
+
+// aheadJob is a directory to read ahead: name in the directory rel whose
+// layers are ls.
+type aheadJob struct {
+	rel  string
+	ls   layerSet
+	name string
+}
+
+// aheadDir is what was read ahead for one directory.
+type aheadDir struct {
+	rel   string
+	dirs  []lowerDir        // its lower copies; results are valid for these only
+	ents  []fuse.DirEntry   // its listing; nil once handed out
+	found map[string]*entry // lookups of the listed names not handed out yet
+	elem  *list.Element
+}
+
+// readAhead queues the directories among ents, the listing of rel whose
+// layers are ls, to be read ahead.
+func (u *Union) readAhead(rel string, ls layerSet, ents []fuse.DirEntry) {
+	if !u.opts.dirAhead {
+		return
+	}
+	a := &u.ahead
+	a.mu.Lock()
+	for i := len(ents) - 1; i >= 0; i-- {
+		if ents[i].Mode&unix.S_IFMT == unix.S_IFDIR {
+			a.jobs = append(a.jobs, aheadJob{rel: rel, ls: ls, name: ents[i].Name})
+		}
+	}
+	if over := len(a.jobs) - aheadJobs; over > 0 {
+		a.jobs = slices.Delete(a.jobs, 0, over)
+	}
+	start := len(a.jobs) > 0 && a.workers < aheadWorkers
+	if start {
+		a.workers++
+	}
+	a.mu.Unlock()
+	if start {
+		go u.aheadWorker()
+	}
+}
+
+func (u *Union) aheadWorker() {
+	for {
+		j, ok := u.ahead.next()
+		if !ok {
+			return
+		}
+		u.prefetch(j)
+	}
+}
+
+// next takes the newest job, or ends the calling worker when there is none.
+func (a *aheader) next() (aheadJob, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.jobs) == 0 {
+		a.workers--
+		return aheadJob{}, false
+	}
+	j := a.jobs[len(a.jobs)-1]
+	a.jobs = a.jobs[:len(a.jobs)-1]
+	return j, true
+}
+
+// prefetch reads one directory ahead, unless it has an upper copy: its
+// lookup in its parent, its listing and the lookup of every entry. Errors
+// end it quietly: the union will meet them again, and report them, if the
+// walk gets there.
+func (u *Union) prefetch(j aheadJob) {
+	rel := j.name // as the directory's node will name it (n.rel)
+	if j.rel != "" {
+		rel = j.rel + "/" + j.name
+	}
+	if u.ahead.holds(rel) {
+		return
+	}
+	e, err := u.find(j.rel, j.name, j.ls, nil)
+	if err != nil || e.upper || !isDir(&e.st) {
+		return
+	}
+	ls := layerSet{dirs: e.dirs}
+	ents, err := u.list(rel, ls)
+	if err != nil || len(ents) > aheadPerDir {
+		return
+	}
+	var fds dirFds
+	defer fds.close()
+	found := make(map[string]*entry, len(ents))
+	for _, d := range ents {
+		if ce, err := u.find(rel, d.Name, ls, &fds); err == nil {
+			found[d.Name] = ce
+		}
+	}
+	u.ahead.store(&aheadDir{rel: rel, dirs: e.dirs, ents: ents, found: found})
+}
+
+// drain drops the queued jobs and what is held: the mount is gone. A
+// running worker ends after the directory it is reading.
+func (a *aheader) drain() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.jobs = nil
+	a.dirs = nil
+	a.order.Init()
+	a.held = 0
+}
+
+// holds reports whether rel has been read ahead and not used up.
+func (a *aheader) holds(rel string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.dirs[rel]
+	return ok
+}
+
+// store keeps d, dropping the oldest results beyond aheadEntries.
+func (a *aheader) store(d *aheadDir) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if old, ok := a.dirs[d.rel]; ok {
+		a.dropLocked(old)
+	}
+	if a.dirs == nil {
+		a.dirs = make(map[string]*aheadDir)
+	}
+	a.dirs[d.rel] = d
+	d.elem = a.order.PushBack(d)
+	a.held += len(d.found)
+	for a.held > aheadEntries {
+		a.dropLocked(a.order.Front().Value.(*aheadDir))
+	}
+}
+
+func (a *aheader) dropLocked(d *aheadDir) {
+	a.order.Remove(d.elem)
+	delete(a.dirs, d.rel)
+	a.held -= len(d.found)
+}
+
+// take returns what was read ahead for rel if it was read for the lower
+// copies dirs.
+func (a *aheader) takeLocked(rel string, dirs []lowerDir) (*aheadDir, bool) {
+	d, ok := a.dirs[rel]
+	if !ok {
+		return nil, false
+	}
+	if !slices.Equal(d.dirs, dirs) {
+		a.dropLocked(d)
+		return nil, false
+	}
+	return d, true
+}
+
+// listing hands out the listing read ahead for rel, a directory without
+// an upper copy whose lower copies are dirs.
+func (a *aheader) listing(rel string, dirs []lowerDir) ([]fuse.DirEntry, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, ok := a.takeLocked(rel, dirs)
+	if !ok || d.ents == nil {
+		return nil, false
+	}
+	ents := d.ents
+	d.ents = nil
+	if len(d.found) == 0 {
+		a.dropLocked(d)
+	}
+	return ents, true
+}
+
+// entry hands out the lookup of name read ahead in rel, a directory
+// without an upper copy whose lower copies are dirs.
+func (a *aheader) entry(rel string, dirs []lowerDir, name string) (*entry, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, ok := a.takeLocked(rel, dirs)
+	if !ok {
+		return nil, false
+	}
+	e, ok := d.found[name]
+	if !ok {
+		return nil, false
+	}
+	delete(d.found, name)
+	a.held--
+	if len(d.found) == 0 && d.ents == nil {
+		a.dropLocked(d)
+	}
+	return e, true
+}

@@ -47,6 +47,7 @@ type options struct {
 	passthrough Passthrough
 	uring       URing
 	dirAhead    bool
+	fileAhead   bool
 	uidMap      IDMap
 	gidMap      IDMap
 	squashUID   int64 // -1: none
@@ -64,6 +65,7 @@ func defaults() options {
 		passthrough: PassthroughAuto,
 		uring:       URingAuto,
 		dirAhead:    true,
+		fileAhead:   true,
 		squashUID:   -1,
 		squashGID:   -1,
 		sync:        true,
@@ -85,6 +87,13 @@ func WithURing(m URing) Option { return func(o *options) { o.uring = m } }
 // listed and their entries looked up in the background (see dirahead.go).
 // Off saves that work where directories are listed without being walked.
 func WithDirAhead(on bool) Option { return func(o *options) { o.dirAhead = on } }
+
+// WithFileAhead turns file read-ahead on or off (default on): when the
+// files of a directory without an upper copy are opened one after another,
+// the next ones are read into the page cache in the background (see
+// fileahead.go). Off saves that I/O where files are read in order but
+// only in part.
+func WithFileAhead(on bool) Option { return func(o *options) { o.fileAhead = on } }
 
 // WithIDMaps maps owners between the union (container) view and the
 // layers (host), as fuse-overlayfs's uidmapping and gidmapping do.

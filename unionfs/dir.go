@@ -38,12 +38,24 @@ func (n *node) mergedDir() ([]fuse.DirEntry, error) {
 // listAt lists the directory as the union shows it; rel is its path.
 func (n *node) listAt(rel string) ([]fuse.DirEntry, error) { return n.u.list(rel, n.dirLayers()) }
 
-// list lists the directory rel whose layers are ls as the union shows it:
-// upper first, then each merged lower; a name appears once, from its
-// topmost layer; names a layer whites out are hidden in the layers below
-// it.
+// list lists the directory rel whose layers are ls as the union shows it.
 func (u *Union) list(rel string, ls layerSet) ([]fuse.DirEntry, error) {
 	var out []fuse.DirEntry
+	err := u.merge(rel, ls, func(layer int, d whiteout.Dirent) {
+		out = append(out, fuse.DirEntry{Name: d.Name, Mode: d.Mode(), Ino: u.direntIno(rel, layer, d, ls)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// merge calls fn with each entry the union shows in the directory rel
+// whose layers are ls, and the layer it comes from (0 upper, i+1 lower
+// i): upper first, then each merged lower; a name appears once, from its
+// topmost layer; names a layer whites out are hidden in the layers below
+// it.
+func (u *Union) merge(rel string, ls layerSet, fn func(layer int, d whiteout.Dirent)) error {
 	seen := map[string]struct{}{}
 	hidden := map[string]struct{}{}
 	add := func(path string, layer int, xwh bool) error {
@@ -59,7 +71,7 @@ func (u *Union) list(rel string, ls layerSet) ([]fuse.DirEntry, error) {
 				continue
 			}
 			seen[d.Name] = struct{}{}
-			out = append(out, fuse.DirEntry{Name: d.Name, Mode: d.Mode(), Ino: u.direntIno(rel, layer, d, ls)})
+			fn(layer, d)
 		}
 		for name := range wh {
 			hidden[name] = struct{}{}
@@ -68,15 +80,15 @@ func (u *Union) list(rel string, ls layerSet) ([]fuse.DirEntry, error) {
 	}
 	if ls.upper {
 		if err := add(u.upperPath(rel), 0, ls.upperXwh); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, d := range ls.dirs {
 		if err := add(u.lowerPath(d.idx, rel), d.idx+1, d.xwh); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // direntIno is the inode number readdir reports for d, found in layer

@@ -83,11 +83,15 @@ func waitHeld(t *testing.T, u *Union, rel string) {
 // what was read ahead must be what the walk used.
 func TestDirAheadSameView(t *testing.T) {
 	requireFUSE(t)
+	shared := newLayers(t, 2)
+	aheadTree(t, shared)
 	var views [][]string
 	for _, on := range []bool{false, true} {
 		t.Run(fmt.Sprintf("dirahead=%v", on), func(t *testing.T) {
-			l := newLayers(t, 2)
-			aheadTree(t, l)
+			// The same lowers (inode numbers come from them), a fresh
+			// upper, work and mountpoint.
+			l := newLayers(t, 0)
+			l.lowers = shared.lowers
 			u, err := New(Config{Lowers: l.lowers, Upper: l.upper, Work: l.work}, WithDirAhead(on))
 			if err != nil {
 				t.Fatal(err)

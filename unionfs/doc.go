@@ -125,7 +125,10 @@
 // also reads the directories it names ahead, in the background (dirahead.go;
 // WithDirAhead): their listings and the lookups of their entries, for
 // directories without an upper copy, whose contents are as fixed as the
-// lowers. A walk then finds them ready instead of waiting for them.
+// lowers. A walk then finds them ready instead of waiting for them. And
+// when the files of such a directory are opened in order (listing or name
+// order), the next ones are read into the page cache in the background
+// (fileahead.go; WithFileAhead), as the kernel reads ahead within a file.
 // Changing layer directories behind a mounted union is not supported, as
 // with kernel overlayfs. Setattr replies carry the same attribute timeout
 // as lookups, so a chmod or utimes is not followed by a GETATTR. As root,

@@ -17,6 +17,14 @@ var _ = (fs.NodeOpener)((*node)(nil))
 // lock is held across the open so that the layer chosen and n.lowerPT stay
 // consistent with a concurrent copy-up.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	fh, fl, e := n.open(ctx, flags)
+	if f := asFile(fh); f != nil && !f.writable {
+		n.u.fileOpened(n) // a lower file (fileahead.go); after n.mu is released
+	}
+	return fh, fl, e
+}
+
+func (n *node) open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	write := flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0
 	if write && n.u.upper == "" {
 		return nil, 0, syscall.EROFS

@@ -109,6 +109,11 @@ func ParseMountOptions(opts []string) (*MountRequest, error) {
 				on, err = parseMode(val, hasVal, true, false, true)
 				r.Options = append(r.Options, WithDirAhead(on))
 				r.FUSEOnly = append(r.FUSEOnly, key)
+			case "fileahead":
+				var on bool
+				on, err = parseMode(val, hasVal, true, false, true)
+				r.Options = append(r.Options, WithFileAhead(on))
+				r.FUSEOnly = append(r.FUSEOnly, key)
 			case "fsync":
 				r.Options = append(r.Options, WithSync(val != "0"))
 			case "volatile":

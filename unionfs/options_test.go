@@ -37,6 +37,7 @@ func TestParseMountOptions(t *testing.T) {
 		{name: "uring is FUSE-only", in: []string{"lowerdir=/l,uring=off"}, lowers: []string{"/l"}, fuseOnly: []string{"uring"}},
 		{name: "bad uring", in: []string{"lowerdir=/l,uring=sometimes"}, err: "want on, off or auto"},
 		{name: "dirahead is FUSE-only", in: []string{"lowerdir=/l,dirahead=off"}, lowers: []string{"/l"}, fuseOnly: []string{"dirahead"}},
+		{name: "fileahead is FUSE-only", in: []string{"lowerdir=/l,fileahead=0"}, lowers: []string{"/l"}, fuseOnly: []string{"fileahead"}},
 		{name: "bad dirahead", in: []string{"lowerdir=/l,dirahead=lots"}, err: "want on, off or auto"},
 		{name: "bad timeout", in: []string{"lowerdir=/l,timeout=-1"}, err: "out of range"},
 	}

@@ -30,6 +30,7 @@ type Union struct {
 	egid    int
 
 	ahead        aheader      // directories read ahead (dirahead.go)
+	fileAhead    fileAheader  // files read ahead (fileahead.go)
 	pendingMoves atomic.Int64 // nodes with a move set (pending.go); rel is cheap while 0
 }
 

@@ -42,6 +42,9 @@ Options (-o, comma-separated, may be repeated):
                             it holds and look up their entries in the
                             background, so that a walk (find, tar, du) finds
                             them ready (default on)
+  fileahead=on|off          when a directory's files are opened in order, read
+                            the next ones into the page cache in the
+                            background (default on)
   fsync=0, volatile         do not fsync copied-up data (faster, less durable)
   timeout=SECONDS           kernel cache timeout (default 3600)
   driver=auto|fuse|overlay  as --driver, for fstab and mount -t

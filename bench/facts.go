@@ -42,6 +42,7 @@ func gatherFacts(ctx context.Context, o *options, fx *Fixture, mounters []Mounte
 		add("FUSE over io_uring", "off in this kernel: every lamina configuration is served through /dev/fuse")
 	}
 	add("memory", memTotal())
+	add("free page reporting", o.pageReporting)
 	add("disk", diskOf(o.scratch))
 	add("overlay module", overlayParams())
 	add("runs per cell", fmt.Sprintf("%d (median)", o.runs))

@@ -15,18 +15,19 @@ import (
 type Option func(*options)
 
 type options struct {
-	runs       int
-	unionmount string
-	cache      string
-	scratch    string
-	mirror     string
-	tree       string
-	configs    []string
-	workloads  []string
-	bigSize    int64
-	keep       bool
-	progress   io.Writer
-	started    time.Time // when Run started, for progress lines
+	runs          int
+	unionmount    string
+	cache         string
+	scratch       string
+	mirror        string
+	tree          string
+	configs       []string
+	workloads     []string
+	bigSize       int64
+	keep          bool
+	progress      io.Writer
+	started       time.Time // when Run started, for progress lines
+	pageReporting string    // what was done to free page reporting (pagereport.go)
 }
 
 // Defaults, in one place.

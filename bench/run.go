@@ -72,6 +72,10 @@ func Run(ctx context.Context, opts ...Option) (*Results, error) {
 		}
 	}()
 
+	restoreReporting, reporting := pausePageReporting()
+	defer restoreReporting()
+	o.pageReporting = reporting
+
 	fx, err := prepareFixture(ctx, &o)
 	if err != nil {
 		return nil, err

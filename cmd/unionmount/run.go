@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -62,17 +61,7 @@ func run(ctx context.Context, log *slog.Logger, a mountArgs) error {
 	if err != nil {
 		return err
 	}
-	if srv.URing != nil {
-		// Each ring worker holds a scheduler slot (P) while it waits
-		// for its next request in io_uring_enter. With only GOMAXPROCS
-		// = CPUs of them, every wait has the runtime hand the slot to a
-		// fresh thread that finds nothing to do, and every request has
-		// a worker wait for a slot to come back: a tenth of the
-		// daemon's CPU and context switches in a tree read. A slot per
-		// worker, plus the CPUs for everything else, ends that.
-		runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), srv.URing.Workers()+runtime.NumCPU()))
-	}
-	log.Debug("mounted", "mountpoint", srv.Mountpoint, "whiteouts", u.WhiteoutFormat(), "gomaxprocs", runtime.GOMAXPROCS(0))
+	log.Debug("mounted", "mountpoint", srv.Mountpoint, "whiteouts", u.WhiteoutFormat())
 	os.Chdir("/")
 	signalReady("")
 	go func() {

@@ -138,12 +138,6 @@ func Start(srv *fuse.Server, fs fuse.RawFileSystem, opts ...Option) (*Transport,
 // Wait blocks until every queue's workers have ended with the connection.
 func (t *Transport) Wait() { t.done.Wait() }
 
-// Workers reports how many goroutines serve the queues. Each is locked to
-// its own thread and waits for requests inside a system call; a process
-// serving the queues does well to have GOMAXPROCS above this (see
-// cmd/unionmount).
-func (t *Transport) Workers() int { return len(t.workers) }
-
 // Served is the number of requests served through the rings so far. Each
 // worker counts its own, so that counting adds no memory traffic between
 // CPUs to a request.

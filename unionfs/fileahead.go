@@ -24,11 +24,9 @@ import (
 // "In order" is either order a reader meets the files in: the union's
 // listing order (name cookies, see dirCookie), which tar, cp and find
 // follow, or name order, which shells' globs and rsync follow. An open is
-// in order when it lands one or two files after the previous open in the
-// same directory; the first open in a directory counts as in order when
-// the open before it, elsewhere, was (a walker moving on to the next
-// directory). Opens out of order (a program loading its modules, a
-// compiler reading headers) read nothing ahead.
+// in order when it is of the file right after the one opened before it in
+// the same directory. Opens out of order (a program loading its modules,
+// a compiler reading headers) read nothing ahead.
 //
 // It only warms the page cache, so it changes no answer. Bounds: faFiles
 // files ahead of the reader, faBytes of each; opens wait in a queue of
@@ -44,7 +42,6 @@ type fileAheader struct {
 	// runs at a time, and the next starts after it ended, under mu).
 	dirs   map[*node]*faDir
 	recent []*node // of dirs, oldest first
-	inSeq  bool    // the last open was in order
 }
 
 const (
@@ -126,7 +123,6 @@ func (a *fileAheader) advance(u *Union, ev faEvent) []string {
 	ls := ev.dir.dirLayers()
 	if ls.upper {
 		a.forget(ev.dir)
-		a.inSeq = false
 		return nil
 	}
 	d := a.dirs[ev.dir]
@@ -135,17 +131,13 @@ func (a *fileAheader) advance(u *Union, ev faEvent) []string {
 		a.remember(ev.dir, d)
 	}
 	var out []string
-	seq := false
 	for i := range d.orders {
-		names, ok := d.orders[i].advance(ev.name, a.inSeq)
-		seq = seq || ok
-		for _, name := range names {
+		for _, name := range d.orders[i].advance(ev.name) {
 			if p := d.paths[name]; p != "" && !slices.Contains(out, p) {
 				out = append(out, p)
 			}
 		}
 	}
-	a.inSeq = seq
 	return out
 }
 
@@ -206,26 +198,25 @@ func newFaOrder(names []string) faOrder {
 	return faOrder{names: names, pos: pos, last: -1, ahead: -1}
 }
 
-// advance records an open of name and reports whether it was in order
-// (see the package's file read-ahead), with the names to read ahead then:
-// up to faFiles past it, less those already read ahead. streaming says
-// the open before it, in whatever directory, was in order.
-func (o *faOrder) advance(name string, streaming bool) ([]string, bool) {
+// advance records an open of name and, when it was in order (see the
+// file read-ahead above), returns the names to read ahead: up to faFiles
+// past it, less those already read ahead.
+func (o *faOrder) advance(name string) []string {
 	p, ok := o.pos[name]
 	if !ok {
-		return nil, false
+		return nil
 	}
-	seq := o.last < 0 && streaming || o.last >= 0 && p > o.last && p <= o.last+2
+	seq := o.last >= 0 && p == o.last+1
 	o.last = p
 	if !seq {
-		return nil, false
+		return nil
 	}
 	from, to := max(p+1, o.ahead+1), min(len(o.names), p+1+faFiles)
 	if from >= to {
-		return nil, true
+		return nil
 	}
 	o.ahead = to - 1
-	return o.names[from:to], true
+	return o.names[from:to]
 }
 
 // readAheadFile asks the kernel to read the start of the file at path

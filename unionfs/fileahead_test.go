@@ -19,38 +19,35 @@ func TestFaOrderAdvance(t *testing.T) {
 		names[i] = fmt.Sprintf("f%02d", i)
 	}
 	tests := []struct {
-		name      string
-		streaming bool     // the open before the first, elsewhere, was in order
-		opens     []int    // positions opened, in turn
-		want      []string // read ahead by the last open
-		seq       bool     // the last open was in order
+		name  string
+		opens []int    // positions opened, in turn
+		want  []string // read ahead by the last open
 	}{
 		{name: "first open", opens: []int{0}},
-		{name: "first open after a walker", streaming: true, opens: []int{0}, want: names[1:17], seq: true},
-		{name: "second in order", opens: []int{0, 1}, want: names[2:18], seq: true},
-		{name: "skipping one", opens: []int{0, 2}, want: names[3:19], seq: true},
-		{name: "skipping two", opens: []int{0, 3}},
+		{name: "second in order", opens: []int{0, 1}, want: names[2:18]},
+		{name: "skipping one", opens: []int{0, 2}},
+		{name: "same file again", opens: []int{4, 4}},
 		{name: "backwards", opens: []int{5, 4}},
-		{name: "window slides by one", opens: []int{0, 1, 2}, want: names[18:19], seq: true},
-		{name: "near the end", opens: []int{37, 38}, want: names[39:40], seq: true},
-		{name: "at the end", opens: []int{38, 39}, seq: true},
+		{name: "window slides by one", opens: []int{0, 1, 2}, want: names[18:19]},
+		{name: "back in order after a skip", opens: []int{0, 1, 5, 6}, want: names[18:23]},
+		{name: "near the end", opens: []int{37, 38}, want: names[39:40]},
+		{name: "at the end", opens: []int{38, 39}},
 		{name: "scattered", opens: []int{30, 3, 17}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newFaOrder(names)
 			var got []string
-			var seq bool
-			for i, p := range tc.opens {
-				got, seq = o.advance(names[p], tc.streaming && i == 0)
+			for _, p := range tc.opens {
+				got = o.advance(names[p])
 			}
-			if !slices.Equal(got, tc.want) || seq != tc.seq {
-				t.Errorf("read ahead %q (in order %v), want %q (%v)", got, seq, tc.want, tc.seq)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("read ahead %q, want %q", got, tc.want)
 			}
 		})
 	}
-	if _, ok := (&faOrder{}).advance("missing", true); ok {
-		t.Errorf("a name outside the listing counted as in order")
+	if got := (&faOrder{}).advance("missing"); got != nil {
+		t.Errorf("a name outside the listing read ahead %q", got)
 	}
 }
 

@@ -171,6 +171,14 @@ func orderByOffset(ents []fuse.DirEntry) []fuse.DirEntry {
 	return ents
 }
 
+// sortListingOrder sorts names as a listing orders them: by cookie, then
+// name (see withCookies).
+func sortListingOrder(names []string) {
+	slices.SortFunc(names, func(x, y string) int {
+		return cmp.Or(cmp.Compare(dirCookie(x), dirCookie(y)), strings.Compare(x, y))
+	})
+}
+
 // dirCookie hashes name (FNV-1a) into [3, 2^31): above the offsets of "."
 // and "..", and within a 32-bit off_t, which glibc's readdir in a 32-bit
 // program needs (it fails with EOVERFLOW on a larger d_off; ext4 gives

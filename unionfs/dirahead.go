@@ -32,6 +32,13 @@ import (
 // an upper copy stops using what was read ahead for it; a result is
 // exactly what the union would compute at the time it is used.
 //
+// A listing does not have all its directories read ahead at once: only
+// the first aheadWindow, in listing order, and then as many past each
+// one the walk reaches (lists). A walker keeps the window moving; a
+// program that lists a directory and then looks into one or two of its
+// subdirectories (Python finding its modules) costs four reads ahead, not
+// one per subdirectory.
+//
 // Bounds: the queue is a stack, newest first, since a depth-first walk
 // descends into what it listed last, and drops its oldest jobs beyond
 // aheadJobs; a directory with more than aheadPerDir entries is not read
@@ -41,7 +48,8 @@ import (
 // queue is empty, so an idle union runs none.
 type aheader struct {
 	mu      sync.Mutex
-	jobs    []aheadJob // newest last
+	jobs    []aheadJob           // newest last
+	spots   map[string]aheadSpot // queued directories by path in the union
 	workers int
 	dirs    map[string]*aheadDir // by path in the union
 	order   list.List            // of *aheadDir, oldest first
@@ -49,6 +57,7 @@ type aheader struct {
 }
 
 const (
+	aheadWindow  = 4 // directories of a listing read ahead past the walk
 	aheadWorkers = 1 // more would take the CPU the walk itself needs
 	aheadJobs    = 1024
 	aheadPerDir  = 4096
@@ -72,21 +81,43 @@ type aheadDir struct {
 	elem  *list.Element
 }
 
-// readAhead queues the directories among ents, the listing of rel whose
-// layers are ls, to be read ahead.
+// aheadWalk is a listing whose directories are being read ahead.
+type aheadWalk struct {
+	rel  string
+	ls   layerSet
+	dirs []string // the directories it holds, in listing order
+	next int      // dirs[:next] have been queued
+}
+
+// aheadSpot is where a queued directory sits in its parent's walk.
+type aheadSpot struct {
+	w *aheadWalk
+	i int
+}
+
+// readAhead notes that the directory rel, whose layers are ls, has been
+// listed (ents): the walk has reached it, so more of its parent's
+// directories are queued; and the first aheadWindow directories of its
+// own listing are.
 func (u *Union) readAhead(rel string, ls layerSet, ents []fuse.DirEntry) {
 	if !u.opts.dirAhead {
 		return
 	}
-	a := &u.ahead
-	a.mu.Lock()
-	for i := len(ents) - 1; i >= 0; i-- {
-		if ents[i].Mode&unix.S_IFMT == unix.S_IFDIR {
-			a.jobs = append(a.jobs, aheadJob{rel: rel, ls: ls, name: ents[i].Name})
+	var dirs []string
+	for _, e := range ents {
+		if e.Mode&unix.S_IFMT == unix.S_IFDIR {
+			dirs = append(dirs, e.Name)
 		}
 	}
-	if over := len(a.jobs) - aheadJobs; over > 0 {
-		a.jobs = slices.Delete(a.jobs, 0, over)
+	sortListingOrder(dirs)
+	a := &u.ahead
+	a.mu.Lock()
+	if spot, ok := a.spots[rel]; ok {
+		delete(a.spots, rel)
+		a.queueLocked(spot.w, spot.i+1+aheadWindow)
+	}
+	if len(dirs) > 0 {
+		a.queueLocked(&aheadWalk{rel: rel, ls: ls, dirs: dirs}, aheadWindow)
 	}
 	start := len(a.jobs) > 0 && a.workers < aheadWorkers
 	if start {
@@ -96,6 +127,33 @@ func (u *Union) readAhead(rel string, ls layerSet, ents []fuse.DirEntry) {
 	if start {
 		go u.aheadWorker()
 	}
+}
+
+// queueLocked queues w's directories up to (not including) position to,
+// the first of them to be read first, dropping the oldest jobs beyond
+// aheadJobs.
+func (a *aheader) queueLocked(w *aheadWalk, to int) {
+	to = min(to, len(w.dirs))
+	if a.spots == nil || len(a.spots) > 2*aheadJobs {
+		a.spots = make(map[string]aheadSpot) // forget stalled walks
+	}
+	for i := to - 1; i >= w.next; i-- {
+		a.jobs = append(a.jobs, aheadJob{rel: w.rel, ls: w.ls, name: w.dirs[i]})
+		a.spots[childRel(w.rel, w.dirs[i])] = aheadSpot{w: w, i: i}
+	}
+	w.next = max(w.next, to)
+	if over := len(a.jobs) - aheadJobs; over > 0 {
+		a.jobs = slices.Delete(a.jobs, 0, over)
+	}
+}
+
+// childRel is the path of name in the directory rel, as the name's node
+// gives it (node.rel).
+func childRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
 }
 
 func (u *Union) aheadWorker() {
@@ -126,10 +184,7 @@ func (a *aheader) next() (aheadJob, bool) {
 // end it quietly: the union will meet them again, and report them, if the
 // walk gets there.
 func (u *Union) prefetch(j aheadJob) {
-	rel := j.name // as the directory's node will name it (n.rel)
-	if j.rel != "" {
-		rel = j.rel + "/" + j.name
-	}
+	rel := childRel(j.rel, j.name)
 	if u.ahead.holds(rel) {
 		return
 	}
@@ -159,6 +214,7 @@ func (a *aheader) drain() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.jobs = nil
+	a.spots = nil
 	a.dirs = nil
 	a.order.Init()
 	a.held = 0

@@ -227,3 +227,39 @@ func TestAheaderBounds(t *testing.T) {
 		t.Errorf("held %d entries (limit %d), big0 held %v, big4 held %v", a.held, aheadEntries, a.holds("big0"), a.holds("big4"))
 	}
 }
+
+// TestDirAheadWindow checks that a listing has only its first directories
+// read ahead, and more as the walk reaches them.
+func TestDirAheadWindow(t *testing.T) {
+	requireFUSE(t)
+	l := newLayers(t, 1)
+	var dirs []string
+	for i := range 12 {
+		name := fmt.Sprintf("d%02d", i)
+		dirs = append(dirs, name)
+		writeFile(t, filepath.Join(l.lowers[0], "w", name, "f"), "f")
+	}
+	sortListingOrder(dirs)
+	u, err := New(Config{Lowers: l.lowers, Upper: l.upper, Work: l.work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.serve(t, u, time.Minute)
+	if _, err := os.ReadDir(filepath.Join(l.mnt, "w")); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(t, u, "w/"+dirs[aheadWindow-1])
+	time.Sleep(100 * time.Millisecond)
+	for _, d := range dirs[aheadWindow:] {
+		if u.ahead.holds("w/" + d) {
+			t.Errorf("w/%s read ahead before the walk got near it", d)
+		}
+	}
+	if _, err := os.ReadDir(filepath.Join(l.mnt, "w", dirs[1])); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(t, u, "w/"+dirs[1+aheadWindow])
+	if u.ahead.holds("w/" + dirs[2+aheadWindow]) {
+		t.Errorf("w/%s read ahead beyond the window", dirs[2+aheadWindow])
+	}
+}

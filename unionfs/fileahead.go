@@ -1,9 +1,7 @@
 package unionfs
 
 import (
-	"cmp"
 	"slices"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -181,9 +179,7 @@ func (u *Union) faList(rel string, ls layerSet) *faDir {
 		return &faDir{dirs: ls.dirs}
 	}
 	byCookie := slices.Clone(names)
-	slices.SortFunc(byCookie, func(x, y string) int {
-		return cmp.Or(cmp.Compare(dirCookie(x), dirCookie(y)), strings.Compare(x, y))
-	})
+	sortListingOrder(byCookie)
 	slices.Sort(names)
 	d.orders[0] = newFaOrder(byCookie)
 	d.orders[1] = newFaOrder(names)

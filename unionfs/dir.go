@@ -15,9 +15,10 @@ import (
 	"github.com/lamina-dev/lamina/whiteout"
 )
 
-// mergedDir lists the directory for a reader: in a directory without an
-// upper copy, the listing read ahead when there is one; and it has the
-// directories the listing names read ahead (dirahead.go).
+// mergedDir lists the directory for a reader, in listing order with
+// cookies (withCookies): in a directory without an upper copy, the listing
+// read ahead when there is one; and it has the directories the listing
+// names read ahead (dirahead.go).
 func (n *node) mergedDir() ([]fuse.DirEntry, error) {
 	rel := n.rel()
 	ls := n.dirLayers()
@@ -31,6 +32,7 @@ func (n *node) mergedDir() ([]fuse.DirEntry, error) {
 			return nil, err
 		}
 	}
+	ents = withCookies(ents)
 	n.u.readAhead(rel, ls, ents)
 	return ents, nil
 }
@@ -136,7 +138,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	all = append(all,
 		fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: self, Off: 1},
 		fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: parent, Off: 2})
-	all = append(all, withCookies(ents)...)
+	all = append(all, ents...)
 	return &dirHandle{n: n, ents: all}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 

@@ -96,9 +96,9 @@ type aheadSpot struct {
 }
 
 // readAhead notes that the directory rel, whose layers are ls, has been
-// listed (ents): the walk has reached it, so more of its parent's
-// directories are queued; and the first aheadWindow directories of its
-// own listing are.
+// listed (ents, in listing order): the walk has reached it, so more of its
+// parent's directories are queued; and the first aheadWindow directories
+// of its own listing are.
 func (u *Union) readAhead(rel string, ls layerSet, ents []fuse.DirEntry) {
 	if !u.opts.dirAhead {
 		return
@@ -109,7 +109,6 @@ func (u *Union) readAhead(rel string, ls layerSet, ents []fuse.DirEntry) {
 			dirs = append(dirs, e.Name)
 		}
 	}
-	sortListingOrder(dirs)
 	a := &u.ahead
 	a.mu.Lock()
 	if spot, ok := a.spots[rel]; ok {
@@ -252,8 +251,8 @@ func (a *aheader) dropLocked(d *aheadDir) {
 	a.held -= len(d.found)
 }
 
-// take returns what was read ahead for rel if it was read for the lower
-// copies dirs.
+// takeLocked returns what was read ahead for rel if it was read for the
+// lower copies dirs, and drops it if it was read for others.
 func (a *aheader) takeLocked(rel string, dirs []lowerDir) (*aheadDir, bool) {
 	d, ok := a.dirs[rel]
 	if !ok {

@@ -5,10 +5,10 @@ import "golang.org/x/sys/unix"
 // dirFds holds open descriptors of one directory's copies in its layers,
 // so that the lookups a listing brings (READDIRPLUS looks up every entry
 // it returns) resolve each name from the directory instead of walking the
-// layer's whole path again: a third of the union's time in a tree walk
-// went to those walks. A descriptor follows its directory: it keeps
-// naming the directory a listing started in even if that is renamed or
-// removed meanwhile, where a path would name whatever is there now.
+// layer's whole path again for each entry. A descriptor follows its
+// directory: it keeps naming the directory a listing started in even if
+// that is renamed or removed meanwhile, where a path would name whatever
+// is there now.
 //
 // The zero value is ready; a nil *dirFds has no descriptors, and lookups
 // through it walk paths. Not safe for concurrent use (go-fuse serialises

@@ -44,6 +44,9 @@ var ignoredOptions = map[string]bool{
 	"x-systemd": true, "comment": true,
 }
 
+// aheadOptions are the read-ahead switches, on|off (auto is on).
+var aheadOptions = map[string]func(bool) Option{"dirahead": WithDirAhead, "fileahead": WithFileAhead}
+
 // IgnoredOptionNames lists the accepted no-op options, for help texts.
 func IgnoredOptionNames() []string {
 	out := make([]string, 0, len(ignoredOptions))
@@ -104,15 +107,10 @@ func ParseMountOptions(opts []string) (*MountRequest, error) {
 				m, err = parseMode(val, hasVal, URingOn, URingOff, URingAuto)
 				r.Options = append(r.Options, WithURing(m))
 				r.FUSEOnly = append(r.FUSEOnly, key)
-			case "dirahead":
+			case "dirahead", "fileahead":
 				var on bool
 				on, err = parseMode(val, hasVal, true, false, true)
-				r.Options = append(r.Options, WithDirAhead(on))
-				r.FUSEOnly = append(r.FUSEOnly, key)
-			case "fileahead":
-				var on bool
-				on, err = parseMode(val, hasVal, true, false, true)
-				r.Options = append(r.Options, WithFileAhead(on))
+				r.Options = append(r.Options, aheadOptions[key](on))
 				r.FUSEOnly = append(r.FUSEOnly, key)
 			case "fsync":
 				r.Options = append(r.Options, WithSync(val != "0"))

@@ -84,8 +84,10 @@ func WithURing(m URing) Option { return func(o *options) { o.uring = m } }
 
 // WithDirAhead turns directory read-ahead on or off (default on): when a
 // directory without an upper copy is listed, the directories it holds are
-// listed and their entries looked up in the background (see dirahead.go).
-// Off saves that work where directories are listed without being walked.
+// listed and their entries looked up in the background, and the lookups
+// READDIRPLUS makes in a large one that was not read ahead run several at
+// once (see dirahead.go). Off saves that work where directories are
+// listed without being walked.
 func WithDirAhead(on bool) Option { return func(o *options) { o.dirAhead = on } }
 
 // WithFileAhead turns file read-ahead on or off (default on): when the

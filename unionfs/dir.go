@@ -197,10 +197,11 @@ func dirCookie(name string) uint64 {
 // dirHandle is an open directory: a fixed listing and a cursor. go-fuse
 // serialises calls on one handle.
 type dirHandle struct {
-	n    *node
-	ents []fuse.DirEntry
-	pos  int
-	fds  dirFds // for the lookups of READDIRPLUS
+	n       *node
+	ents    []fuse.DirEntry
+	pos     int
+	fds     dirFds // for the lookups of READDIRPLUS
+	batched bool   // the lookups of the rest of the listing were started
 }
 
 var (
@@ -224,6 +225,10 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 // Lookup looks up an entry READDIRPLUS returns, as the node's Lookup
 // does, resolving names from the handle's directory descriptors.
 func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if !d.batched && d.pos > 0 {
+		d.batched = true
+		d.n.lookupAll(d.ents[d.pos-1:])
+	}
 	return d.n.lookupAt(ctx, name, out, &d.fds)
 }
 

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
@@ -39,6 +40,12 @@ import (
 // subdirectories (Python finding its modules) costs four reads ahead, not
 // one per subdirectory.
 //
+// A directory the walk reaches before its read-ahead (the first of a
+// walk, or one a program lists on its own, as Python lists its module
+// directories) still has READDIRPLUS look up every entry: lookupAll runs
+// those lookups aheadParallel at a time for a listing of aheadParallelMin
+// entries or more, so that their waits for the disk overlap.
+//
 // Bounds: the queue is a stack, newest first, since a depth-first walk
 // descends into what it listed last, and drops its oldest jobs beyond
 // aheadJobs; a directory with more than aheadPerDir entries is not read
@@ -54,6 +61,7 @@ type aheader struct {
 	dirs    map[string]*aheadDir // by path in the union
 	order   list.List            // of *aheadDir, oldest first
 	held    int                  // entries held in dirs
+	used    int                  // lookups handed out, in all
 }
 
 const (
@@ -62,6 +70,9 @@ const (
 	aheadJobs    = 1024
 	aheadPerDir  = 4096
 	aheadEntries = 16384
+
+	aheadParallel    = 4  // lookups of one listing at once (lookupAll)
+	aheadParallelMin = 32 // entries a listing needs for them
 )
 
 // aheadJob is a directory to read ahead: name in the directory rel whose
@@ -207,6 +218,50 @@ func (u *Union) prefetch(j aheadJob) {
 	u.ahead.store(&aheadDir{rel: rel, dirs: e.dirs, ents: ents, found: found})
 }
 
+// lookupAll looks up ents, the rest of a listing of n that READDIRPLUS is
+// about to look up one by one, with aheadParallel goroutines at once, and
+// keeps the results for those lookups to take: on a cold cache each lookup
+// waits for the disk, and in parallel the waits overlap. Only for a
+// directory without an upper copy that was not read ahead, and a listing
+// of at least aheadParallelMin entries.
+func (n *node) lookupAll(ents []fuse.DirEntry) {
+	ls := n.dirLayers()
+	if ls.upper || len(ents) < aheadParallelMin || !n.u.opts.dirAhead {
+		return
+	}
+	rel := n.rel()
+	if n.u.ahead.holds(rel) {
+		return
+	}
+	var (
+		mu    sync.Mutex
+		found = make(map[string]*entry, len(ents))
+		next  atomic.Int64
+		wg    sync.WaitGroup
+	)
+	for range aheadParallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var fds dirFds
+			defer fds.close()
+			for i := int(next.Add(1) - 1); i < len(ents); i = int(next.Add(1) - 1) {
+				name := ents[i].Name
+				if name == "." || name == ".." {
+					continue
+				}
+				if e, err := n.u.find(rel, name, ls, &fds); err == nil {
+					mu.Lock()
+					found[name] = e
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n.u.ahead.store(&aheadDir{rel: rel, dirs: ls.dirs, found: found})
+}
+
 // drain drops the queued jobs and what is held: the mount is gone. A
 // running worker ends after the directory it is reading.
 func (a *aheader) drain() {
@@ -297,6 +352,7 @@ func (a *aheader) entry(rel string, dirs []lowerDir, name string) (*entry, bool)
 	}
 	delete(d.found, name)
 	a.held--
+	a.used++
 	if len(d.found) == 0 && d.ents == nil {
 		a.dropLocked(d)
 	}

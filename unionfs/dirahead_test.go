@@ -263,3 +263,43 @@ func TestDirAheadWindow(t *testing.T) {
 		t.Errorf("w/%s read ahead beyond the window", dirs[2+aheadWindow])
 	}
 }
+
+// TestLookupAll lists a large lower-only directory that was not read
+// ahead: READDIRPLUS's lookups come from the parallel batch, and show what
+// the layers hold.
+func TestLookupAll(t *testing.T) {
+	requireFUSE(t)
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dirahead=%v", on), func(t *testing.T) {
+			l := newLayers(t, 1)
+			n := aheadParallelMin + 8
+			for i := range n {
+				writeFile(t, filepath.Join(l.lowers[0], "big", fmt.Sprintf("f%02d", i)), strings.Repeat("x", i))
+			}
+			u, err := New(Config{Lowers: l.lowers, Upper: l.upper, Work: l.work}, WithDirAhead(on))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.serve(t, u, time.Minute)
+			ents, err := os.ReadDir(filepath.Join(l.mnt, "big"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ents) != n {
+				t.Fatalf("listed %d entries, want %d", len(ents), n)
+			}
+			u.ahead.mu.Lock()
+			used := u.ahead.used
+			u.ahead.mu.Unlock()
+			if want := map[bool]int{false: 0, true: n}[on]; used != want {
+				t.Errorf("%d lookups came from the batch, want %d", used, want)
+			}
+			for i := range n {
+				fi, err := os.Lstat(filepath.Join(l.mnt, "big", fmt.Sprintf("f%02d", i)))
+				if err != nil || fi.Size() != int64(i) {
+					t.Errorf("f%02d: %v, size %v; want size %d", i, err, fi, i)
+				}
+			}
+		})
+	}
+}

@@ -45,4 +45,16 @@
 //     (go-fuse answers them EAGAIN until the request is done).
 //   - Workers end, and the transport's descriptor closes, when the
 //     connection ends.
+//
+// # The start-up probe
+//
+// Call the server's WaitMount after Start, before anything in the process
+// opens a file on the mount with the os package. os.Open registers every
+// file with epoll, and on a FUSE file epoll_ctl asks the daemon for POLL
+// until the kernel has been answered ENOSYS once; Go makes epoll_ctl as a
+// raw system call, which keeps its scheduler slot while it waits. Two such
+// waits hold both slots of a 2-CPU machine, and the workers that would
+// answer cannot run: the process hangs, with threads the kernel will not
+// let die. WaitMount's probe gets the ENOSYS answered first (dispatch
+// answers it as go-fuse does).
 package uring

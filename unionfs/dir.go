@@ -201,7 +201,7 @@ type dirHandle struct {
 	ents    []fuse.DirEntry
 	pos     int
 	fds     dirFds // for the lookups of READDIRPLUS
-	batched bool   // the lookups of the rest of the listing were started
+	batched int    // ents[:batched] had their lookups run together (lookupAll)
 }
 
 var (
@@ -225,9 +225,9 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 // Lookup looks up an entry READDIRPLUS returns, as the node's Lookup
 // does, resolving names from the handle's directory descriptors.
 func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if !d.batched && d.pos > 0 {
-		d.batched = true
-		d.n.lookupAll(d.ents[d.pos-1:])
+	if at := d.pos - 1; at >= d.batched {
+		d.batched = min(len(d.ents), at+aheadBatch)
+		d.n.lookupAll(d.ents[at:d.batched])
 	}
 	return d.n.lookupAt(ctx, name, out, &d.fds)
 }

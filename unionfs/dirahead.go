@@ -72,7 +72,8 @@ const (
 	aheadEntries = 16384
 
 	aheadParallel    = 4  // lookups of one listing at once (lookupAll)
-	aheadParallelMin = 32 // entries a listing needs for them
+	aheadParallelMin = 32 // entries a batch needs for them
+	aheadBatch       = 64 // entries looked up together: about one reply's worth
 )
 
 // aheadJob is a directory to read ahead: name in the directory rel whose
@@ -218,12 +219,13 @@ func (u *Union) prefetch(j aheadJob) {
 	u.ahead.store(&aheadDir{rel: rel, dirs: e.dirs, ents: ents, found: found})
 }
 
-// lookupAll looks up ents, the rest of a listing of n that READDIRPLUS is
-// about to look up one by one, with aheadParallel goroutines at once, and
-// keeps the results for those lookups to take: on a cold cache each lookup
-// waits for the disk, and in parallel the waits overlap. Only for a
-// directory without an upper copy that was not read ahead, and a listing
-// of at least aheadParallelMin entries.
+// lookupAll looks up ents, the next entries (aheadBatch at most) of a
+// listing of n that READDIRPLUS is about to look up one by one, with
+// aheadParallel goroutines at once, and keeps the results for those
+// lookups to take: on a cold cache each lookup waits for the disk, and in
+// parallel the waits overlap. Only for a directory without an upper copy
+// that was not read ahead, and a batch of at least aheadParallelMin
+// entries.
 func (n *node) lookupAll(ents []fuse.DirEntry) {
 	ls := n.dirLayers()
 	if ls.upper || len(ents) < aheadParallelMin || !n.u.opts.dirAhead {

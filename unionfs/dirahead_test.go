@@ -265,18 +265,24 @@ func TestDirAheadWindow(t *testing.T) {
 }
 
 // TestLookupAll lists a large lower-only directory that was not read
-// ahead: READDIRPLUS's lookups come from the parallel batch, and show what
-// the layers hold.
+// ahead: READDIRPLUS's lookups come from the parallel batches, and show
+// what the layers hold.
 func TestLookupAll(t *testing.T) {
 	requireFUSE(t)
-	for _, on := range []bool{false, true} {
-		t.Run(fmt.Sprintf("dirahead=%v", on), func(t *testing.T) {
+	for _, tc := range []struct {
+		on bool
+		n  int
+	}{
+		{false, aheadParallelMin + 8},
+		{true, aheadParallelMin + 8},
+		{true, aheadBatch + aheadParallelMin + 8},
+	} {
+		t.Run(fmt.Sprintf("dirahead=%v/%d", tc.on, tc.n), func(t *testing.T) {
 			l := newLayers(t, 1)
-			n := aheadParallelMin + 8
-			for i := range n {
-				writeFile(t, filepath.Join(l.lowers[0], "big", fmt.Sprintf("f%02d", i)), strings.Repeat("x", i))
+			for i := range tc.n {
+				writeFile(t, filepath.Join(l.lowers[0], "big", fmt.Sprintf("f%03d", i)), strings.Repeat("x", i%50))
 			}
-			u, err := New(Config{Lowers: l.lowers, Upper: l.upper, Work: l.work}, WithDirAhead(on))
+			u, err := New(Config{Lowers: l.lowers, Upper: l.upper, Work: l.work}, WithDirAhead(tc.on))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,20 +291,25 @@ func TestLookupAll(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ents) != n {
-				t.Fatalf("listed %d entries, want %d", len(ents), n)
+			if len(ents) != tc.n {
+				t.Fatalf("listed %d entries, want %d", len(ents), tc.n)
+			}
+			// The kernel uses READDIRPLUS for the first part of a
+			// listing; the rest is looked up as it is stat'ed.
+			for i := range tc.n {
+				fi, err := os.Lstat(filepath.Join(l.mnt, "big", fmt.Sprintf("f%03d", i)))
+				if err != nil || fi.Size() != int64(i%50) {
+					t.Errorf("f%03d: %v, size %v; want size %d", i, err, fi, i%50)
+				}
 			}
 			u.ahead.mu.Lock()
 			used := u.ahead.used
 			u.ahead.mu.Unlock()
-			if want := map[bool]int{false: 0, true: n}[on]; used != want {
-				t.Errorf("%d lookups came from the batch, want %d", used, want)
-			}
-			for i := range n {
-				fi, err := os.Lstat(filepath.Join(l.mnt, "big", fmt.Sprintf("f%02d", i)))
-				if err != nil || fi.Size() != int64(i) {
-					t.Errorf("f%02d: %v, size %v; want size %d", i, err, fi, i)
-				}
+			switch {
+			case !tc.on && used != 0:
+				t.Errorf("%d lookups came from batches with dirahead off", used)
+			case tc.on && used < min(tc.n, aheadBatch):
+				t.Errorf("%d lookups came from the batches, want at least %d", used, min(tc.n, aheadBatch))
 			}
 		})
 	}

@@ -40,6 +40,21 @@ const (
 	URingOff
 )
 
+// ReaddirPlus selects what READDIRPLUS replies carry (see readdirplus.go).
+type ReaddirPlus int
+
+const (
+	// ReaddirPlusAuto gives the attributes of every entry of small
+	// directories and of directories a walk reaches, and names alone in
+	// other large directories until the reader looks their entries up.
+	ReaddirPlusAuto ReaddirPlus = iota
+	// ReaddirPlusOn gives the attributes of every entry listed.
+	ReaddirPlusOn
+	// ReaddirPlusOff turns READDIRPLUS off: the kernel sends plain READDIR
+	// and looks up each entry it needs.
+	ReaddirPlusOff
+)
+
 // Option changes how a union is served.
 type Option func(*options)
 
@@ -48,6 +63,7 @@ type options struct {
 	uring       URing
 	dirAhead    bool
 	fileAhead   bool
+	plus        ReaddirPlus
 	uidMap      IDMap
 	gidMap      IDMap
 	squashUID   int64 // -1: none
@@ -96,6 +112,10 @@ func WithDirAhead(on bool) Option { return func(o *options) { o.dirAhead = on } 
 // fileahead.go). Off saves that I/O where files are read in order but
 // only in part.
 func WithFileAhead(on bool) Option { return func(o *options) { o.fileAhead = on } }
+
+// WithReaddirPlus sets what READDIRPLUS replies carry (default
+// ReaddirPlusAuto).
+func WithReaddirPlus(m ReaddirPlus) Option { return func(o *options) { o.plus = m } }
 
 // WithIDMaps maps owners between the union (container) view and the
 // layers (host), as fuse-overlayfs's uidmapping and gidmapping do.

@@ -18,23 +18,24 @@ import (
 // mergedDir lists the directory for a reader, in listing order with
 // cookies (withCookies): in a directory without an upper copy, the listing
 // read ahead when there is one; and it has the directories the listing
-// names read ahead (dirahead.go).
-func (n *node) mergedDir() ([]fuse.DirEntry, error) {
+// names read ahead (dirahead.go). walked says a walk reached the
+// directory: its listing was read ahead, or queued to be.
+func (n *node) mergedDir() (ents []fuse.DirEntry, walked bool, err error) {
 	rel := n.rel()
 	ls := n.dirLayers()
-	ents, ok := []fuse.DirEntry(nil), false
 	if !ls.upper {
-		ents, ok = n.u.ahead.listing(rel, ls.dirs)
+		ents, walked = n.u.ahead.listing(rel, ls.dirs)
 	}
-	if !ok {
-		var err error
+	if !walked {
 		if ents, err = n.u.list(rel, ls); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	ents = withCookies(ents)
-	n.u.readAhead(rel, ls, ents)
-	return ents, nil
+	if n.u.readAhead(rel, ls, ents) {
+		walked = true
+	}
+	return ents, walked, nil
 }
 
 // listAt lists the directory as the union shows it; rel is its path.
@@ -125,7 +126,7 @@ var _ = (fs.NodeOpendirHandler)((*node)(nil))
 // OpendirHandle snapshots the merged listing, so offsets stay stable for
 // the life of the handle, and lets the kernel cache it.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	ents, err := n.mergedDir()
+	ents, walked, err := n.mergedDir()
 	if err != nil {
 		return nil, 0, errno(err)
 	}
@@ -139,7 +140,8 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 		fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: self, Off: 1},
 		fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: parent, Off: 2})
 	all = append(all, ents...)
-	return &dirHandle{n: n, ents: all}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+	d := &dirHandle{n: n, ents: all, walked: walked, looked0: n.looked.Load()}
+	return d, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // withCookies gives every entry its cookie as offset and orders the
@@ -201,7 +203,13 @@ type dirHandle struct {
 	ents    []fuse.DirEntry
 	pos     int
 	fds     dirFds // for the lookups of READDIRPLUS
-	batched int    // ents[:batched] had their lookups run together (lookupAll)
+	batched int    // ents[:batched] had their READDIRPLUS policy chosen
+
+	// READDIRPLUS policy (readdirplus.go)
+	plus    bool   // the current batch gets attributes
+	walked  bool   // a walk reached the directory
+	bare    int    // entries given without attributes
+	looked0 uint32 // n.looked when the handle was opened
 }
 
 var (
@@ -223,12 +231,22 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 }
 
 // Lookup looks up an entry READDIRPLUS returns, as the node's Lookup
-// does, resolving names from the handle's directory descriptors.
+// does, resolving names from the handle's directory descriptors; or
+// declines (errBare), leaving the entry without attributes, when the
+// READDIRPLUS policy says so (readdirplus.go).
 func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if at := d.pos - 1; at >= d.batched {
 		d.batched = min(len(d.ents), at+aheadBatch)
-		d.n.lookupAll(d.ents[at:d.batched])
+		if d.plusBatch() {
+			d.n.lookupAll(d.ents[at:d.batched])
+		}
 	}
+	if !d.plus {
+		d.bare++
+		d.n.u.plusBare.Add(1)
+		return nil, errBare
+	}
+	d.n.u.plusFull.Add(1)
 	return d.n.lookupAt(ctx, name, out, &d.fds)
 }
 

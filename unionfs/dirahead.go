@@ -99,6 +99,7 @@ type aheadWalk struct {
 	ls   layerSet
 	dirs []string // the directories it holds, in listing order
 	next int      // dirs[:next] have been queued
+	last int      // the furthest directory the walk reached; -1 before the first
 }
 
 // aheadSpot is where a queued directory sits in its parent's walk.
@@ -110,10 +111,12 @@ type aheadSpot struct {
 // readAhead notes that the directory rel, whose layers are ls, has been
 // listed (ents, in listing order): the walk has reached it, so more of its
 // parent's directories are queued; and the first aheadWindow directories
-// of its own listing are.
-func (u *Union) readAhead(rel string, ls layerSet, ents []fuse.DirEntry) {
+// of its own listing are. It reports whether a walk reached rel in order:
+// rel was queued, and is the directory right after the one the walk
+// reached last in its parent (or the first).
+func (u *Union) readAhead(rel string, ls layerSet, ents []fuse.DirEntry) (inOrder bool) {
 	if !u.opts.dirAhead {
-		return
+		return false
 	}
 	var dirs []string
 	for _, e := range ents {
@@ -125,10 +128,12 @@ func (u *Union) readAhead(rel string, ls layerSet, ents []fuse.DirEntry) {
 	a.mu.Lock()
 	if spot, ok := a.spots[rel]; ok {
 		delete(a.spots, rel)
+		inOrder = spot.i == spot.w.last+1
+		spot.w.last = max(spot.w.last, spot.i)
 		a.queueLocked(spot.w, spot.i+1+aheadWindow)
 	}
 	if len(dirs) > 0 {
-		a.queueLocked(&aheadWalk{rel: rel, ls: ls, dirs: dirs}, aheadWindow)
+		a.queueLocked(&aheadWalk{rel: rel, ls: ls, dirs: dirs, last: -1}, aheadWindow)
 	}
 	start := len(a.jobs) > 0 && a.workers < aheadWorkers
 	if start {
@@ -138,6 +143,7 @@ func (u *Union) readAhead(rel string, ls layerSet, ents []fuse.DirEntry) {
 	if start {
 		go u.aheadWorker()
 	}
+	return inOrder
 }
 
 // queueLocked queues w's directories up to (not including) position to,

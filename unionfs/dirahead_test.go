@@ -265,8 +265,8 @@ func TestDirAheadWindow(t *testing.T) {
 }
 
 // TestLookupAll lists a large lower-only directory that was not read
-// ahead: READDIRPLUS's lookups come from the parallel batches, and show
-// what the layers hold.
+// ahead, with attributes for every entry: READDIRPLUS's lookups come from
+// the parallel batches, and show what the layers hold.
 func TestLookupAll(t *testing.T) {
 	requireFUSE(t)
 	for _, tc := range []struct {
@@ -282,7 +282,8 @@ func TestLookupAll(t *testing.T) {
 			for i := range tc.n {
 				writeFile(t, filepath.Join(l.lowers[0], "big", fmt.Sprintf("f%03d", i)), strings.Repeat("x", i%50))
 			}
-			u, err := New(Config{Lowers: l.lowers, Upper: l.upper, Work: l.work}, WithDirAhead(tc.on))
+			u, err := New(Config{Lowers: l.lowers, Upper: l.upper, Work: l.work},
+				WithDirAhead(tc.on), WithReaddirPlus(ReaddirPlusOn))
 			if err != nil {
 				t.Fatal(err)
 			}

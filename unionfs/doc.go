@@ -129,6 +129,11 @@
 // when the files of such a directory are opened in order (listing or name
 // order), the next ones are read into the page cache in the background
 // (fileahead.go; WithFileAhead), as the kernel reads ahead within a file.
+// READDIRPLUS replies carry attributes only where the reader will use them
+// (readdirplus.go; WithReaddirPlus): in directories a walk reaches, and
+// once the reader stats what it lists; a program that lists a large
+// directory for a few names gets names alone, without a lookup, and on a
+// cold cache an inode read, per entry.
 // Changing layer directories behind a mounted union is not supported, as
 // with kernel overlayfs. Setattr replies carry the same attribute timeout
 // as lookups, so a chmod or utimes is not followed by a GETATTR. As root,

@@ -23,8 +23,14 @@ import (
 // listing order (name cookies, see dirCookie), which tar, cp and find
 // follow, or name order, which shells' globs and rsync follow. An open is
 // in order when it is of the file right after the one opened before it in
-// the same directory. Opens out of order (a program loading its modules,
-// a compiler reading headers) read nothing ahead.
+// the same directory, or of a directory's first file as the first open
+// there. Read-ahead starts after faRun opens in order in a row; a reader
+// that made such a run in some directory is a walker, and in the next
+// directories read-ahead starts at the first open in order, until the
+// union sees an open out of order. Opens out of order (a program loading
+// its modules, a compiler reading headers) read nothing ahead: a Python
+// import opens a package's __init__ and, as often as not, the module
+// after it in name order, but rarely a third in a row.
 //
 // It only warms the page cache, so it changes no answer. Bounds: faFiles
 // files ahead of the reader, faBytes of each; opens wait in a queue of
@@ -40,6 +46,7 @@ type fileAheader struct {
 	// runs at a time, and the next starts after it ended, under mu).
 	dirs   map[*node]*faDir
 	recent []*node // of dirs, oldest first
+	walker bool    // the last opens came from a walker (see above)
 }
 
 const (
@@ -48,6 +55,7 @@ const (
 	faFiles    = 16
 	faBytes    = 1 << 20
 	faMaxFiles = 8192
+	faRun      = 3 // opens in order in a row that start read-ahead
 )
 
 // faEvent is an open of file name in directory dir.
@@ -68,6 +76,7 @@ type faOrder struct {
 	names []string
 	pos   map[string]int
 	last  int // position of the last open; -1 before the first
+	run   int // opens in order in a row, ending at last
 	ahead int // last position read ahead; -1 before the first
 }
 
@@ -129,12 +138,19 @@ func (a *fileAheader) advance(u *Union, ev faEvent) []string {
 		a.remember(ev.dir, d)
 	}
 	var out []string
+	inOrder := false
 	for i := range d.orders {
-		for _, name := range d.orders[i].advance(ev.name) {
+		names, in := d.orders[i].advance(ev.name, a.walker)
+		inOrder = inOrder || in
+		a.walker = a.walker || d.orders[i].run >= faRun
+		for _, name := range names {
 			if p := d.paths[name]; p != "" && !slices.Contains(out, p) {
 				out = append(out, p)
 			}
 		}
+	}
+	if !inOrder {
+		a.walker = false
 	}
 	return out
 }
@@ -194,25 +210,33 @@ func newFaOrder(names []string) faOrder {
 	return faOrder{names: names, pos: pos, last: -1, ahead: -1}
 }
 
-// advance records an open of name and, when it was in order (see the
-// file read-ahead above), returns the names to read ahead: up to faFiles
-// past it, less those already read ahead.
-func (o *faOrder) advance(name string) []string {
+// advance records an open of name and reports whether it was in order
+// (see the file read-ahead above). When it makes a run of faRun opens in
+// order, or is in order and walker is set, it returns the names to read
+// ahead: up to faFiles past it, less those already read ahead.
+func (o *faOrder) advance(name string, walker bool) (ahead []string, inOrder bool) {
 	p, ok := o.pos[name]
 	if !ok {
-		return nil
+		return nil, false
 	}
 	seq := o.last >= 0 && p == o.last+1
+	first := o.last < 0 && p == 0
+	if seq {
+		o.run++
+	} else {
+		o.run = 1
+	}
 	o.last = p
-	if !seq {
-		return nil
+	inOrder = seq || first
+	if o.run < faRun && !(walker && inOrder) {
+		return nil, inOrder
 	}
 	from, to := max(p+1, o.ahead+1), min(len(o.names), p+1+faFiles)
 	if from >= to {
-		return nil
+		return nil, inOrder
 	}
 	o.ahead = to - 1
-	return o.names[from:to]
+	return o.names[from:to], inOrder
 }
 
 // readAheadFile asks the kernel to read the start of the file at path

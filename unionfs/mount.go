@@ -77,9 +77,10 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 		MaxBackground:        64,
 		EnableSymlinkCaching: true,
 		// Let the kernel send plain READDIR to a reader that does not
-		// stat what it lists (find, du -s of names): READDIRPLUS costs
-		// a lookup per entry.
+		// stat what it lists (find -name, du -s of names): READDIRPLUS
+		// costs a lookup per entry.
 		ExtraCapabilities:        fuse.CAP_READDIRPLUS_AUTO,
+		DisableReadDirPlus:       u.opts.plus == ReaddirPlusOff,
 		ExplicitDataCacheControl: true,
 		Debug:                    u.opts.debug,
 		Options:                  []string{"default_permissions"},

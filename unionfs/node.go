@@ -30,7 +30,8 @@ type node struct {
 	moved  atomic.Pointer[move] // a rename or remove go-fuse has not recorded yet (pending.go)
 	goneFd atomic.Int32         // removed copy of a file copied up this mount (holdRemoved); 0 if none
 
-	copied atomic.Bool // copied up during this mount (read without mu on the data path)
+	copied atomic.Bool   // copied up during this mount (read without mu on the data path)
+	looked atomic.Uint32 // LOOKUPs in this directory (the READDIRPLUS policy, readdirplus.go)
 }
 
 // lowerDir is one lower layer merged into a directory.
@@ -261,6 +262,7 @@ var _ = (fs.NodeLookuper)((*node)(nil))
 
 // Lookup finds name in the merged directory.
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.looked.Add(1)
 	return n.lookupAt(ctx, name, out, nil)
 }
 

@@ -112,6 +112,11 @@ func ParseMountOptions(opts []string) (*MountRequest, error) {
 				on, err = parseMode(val, hasVal, true, false, true)
 				r.Options = append(r.Options, aheadOptions[key](on))
 				r.FUSEOnly = append(r.FUSEOnly, key)
+			case "readdirplus":
+				var m ReaddirPlus
+				m, err = parseMode(val, hasVal, ReaddirPlusOn, ReaddirPlusOff, ReaddirPlusAuto)
+				r.Options = append(r.Options, WithReaddirPlus(m))
+				r.FUSEOnly = append(r.FUSEOnly, key)
 			case "fsync":
 				r.Options = append(r.Options, WithSync(val != "0"))
 			case "volatile":

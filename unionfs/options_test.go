@@ -39,6 +39,8 @@ func TestParseMountOptions(t *testing.T) {
 		{name: "dirahead is FUSE-only", in: []string{"lowerdir=/l,dirahead=off"}, lowers: []string{"/l"}, fuseOnly: []string{"dirahead"}},
 		{name: "fileahead is FUSE-only", in: []string{"lowerdir=/l,fileahead=0"}, lowers: []string{"/l"}, fuseOnly: []string{"fileahead"}},
 		{name: "bad dirahead", in: []string{"lowerdir=/l,dirahead=lots"}, err: "want on, off or auto"},
+		{name: "readdirplus is FUSE-only", in: []string{"lowerdir=/l,readdirplus=off"}, lowers: []string{"/l"}, fuseOnly: []string{"readdirplus"}},
+		{name: "bad readdirplus", in: []string{"lowerdir=/l,readdirplus=some"}, err: "want on, off or auto"},
 		{name: "bad timeout", in: []string{"lowerdir=/l,timeout=-1"}, err: "out of range"},
 	}
 	for _, c := range cases {

@@ -31,6 +31,8 @@ type Union struct {
 
 	ahead        aheader      // directories read ahead (dirahead.go)
 	fileAhead    fileAheader  // files read ahead (fileahead.go)
+	plusBare     atomic.Int64 // READDIRPLUS entries given without attributes (readdirplus.go)
+	plusFull     atomic.Int64 // and with them
 	pendingMoves atomic.Int64 // nodes with a move set (pending.go); rel is cheap while 0
 }
 

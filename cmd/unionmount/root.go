@@ -45,6 +45,13 @@ Options (-o, comma-separated, may be repeated):
   fileahead=on|off          when a directory's files are opened in order, read
                             the next ones into the page cache in the
                             background (default on)
+  readdirplus=auto|on|off   attributes with listings: on gives every entry's,
+                            saving a lookup per entry to readers that stat
+                            what they list (ls -l, find, tar); auto (default)
+                            gives them where a walk goes and where the
+                            reader stats, and names alone to programs that
+                            list a large directory for a few names (Python);
+                            off has the kernel look up each entry itself
   fsync=0, volatile         do not fsync copied-up data (faster, less durable)
   timeout=SECONDS           kernel cache timeout (default 3600)
   driver=auto|fuse|overlay  as --driver, for fstab and mount -t

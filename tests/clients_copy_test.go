@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"math/rand"
 	"path/filepath"
 	"strings"
@@ -129,6 +130,43 @@ cp -a tree.copy/. tree/ && echo "back: ok"
 cat tree/d/x tree/d/x2
 cp -a "$SRC/." tree/ 2>&1; echo "source over lower: $?"
 cat tree/d/x tree/d/x2 tree/x3
+`)
+	}, nil)
+}
+
+// TestClientRmRf removes lower trees with rm -rf: one with more
+// directories than the union keeps abandoned listings for (rm lists each
+// directory once, without reading it to the end, then removes it; nothing
+// may list them before, or the kernel serves rm from its cache), one
+// spread over two layers with a whiteout between them; then recreates a
+// removed directory, which must come back empty.
+func TestClientRmRf(t *testing.T) {
+	requireMountEnv(t)
+	requireTool(t, "rm", "find")
+	var top, bottom layer
+	for i := range 150 {
+		d := fmt.Sprintf("many/d%03d", i)
+		bottom = append(bottom, file(d+"/a", "a\n"), file(d+"/sub/b", "b\n"))
+	}
+	for i := range 40 {
+		d := fmt.Sprintf("split/d%02d", i)
+		bottom = append(bottom, file(d+"/low", "low\n"), file(d+"/gone", "gone\n"))
+		top = append(top, file(d+"/high", "high\n"), whiteoutDev(d+"/gone"))
+	}
+	root := t.TempDir()
+	lowers := []string{filepath.Join(root, "top"), filepath.Join(root, "bottom")}
+	for i, l := range []layer{top, bottom} {
+		if err := buildLayer(lowers[i], l); err != nil {
+			t.Fatalf("build lower: %v", err)
+		}
+	}
+	runClient(t, lowers, func(t *testing.T, mnt string) string {
+		return shellStep(t, mnt, nil, `
+cd "$1"
+rm -rf many; echo "rm many: $?"
+rm -rf split; echo "rm split: $?"
+ls -A
+mkdir many && ls -A many && echo "many: empty"
 `)
 	}, nil)
 }

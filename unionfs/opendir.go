@@ -163,6 +163,37 @@ func (d *dirless) unlinkLocked(s *dirStream) *dirStream {
 	return s
 }
 
+// Forget releases the node's listings before the node file system forgets
+// the node. The kernel forgets a directory only once nothing has it open,
+// so no read can want them; and go-fuse, which holds the listings' handles
+// under the node, must not be asked to release a handle of a node it no
+// longer knows (it panics, and the read that evicted the listing fails
+// with EIO: rm -rf of a tree with more than maxDirStreams directories it
+// listed without reading to the end).
+func (d *dirless) Forget(nodeid, nlookup uint64) {
+	d.releaseNode(nodeid)
+	d.RawFileSystem.Forget(nodeid, nlookup)
+}
+
+// releaseNode releases every listing of node.
+func (d *dirless) releaseNode(node uint64) {
+	var gone []*dirStream
+	d.mu.Lock()
+	for e := d.lru.Front(); e != nil; {
+		next := e.Next()
+		if s := e.Value.(*dirStream); s.node == node {
+			gone = append(gone, d.unlinkLocked(s))
+		}
+		e = next
+	}
+	d.mu.Unlock()
+	for _, s := range gone {
+		s.mu.Lock()
+		d.release(s)
+		s.mu.Unlock()
+	}
+}
+
 // drop takes s out of the table.
 func (d *dirless) drop(s *dirStream) {
 	d.mu.Lock()

@@ -25,12 +25,16 @@ type fakeDirs struct {
 	next     uint64
 	last     uint64 // the handle of the last read
 	live     map[uint64]bool
+	nodes    map[uint64]uint64 // handle -> node
 	opened   int
 	released int
+
+	forgotten           []uint64
+	releasedAfterForget bool
 }
 
 func newFakeDirs(size int) *fakeDirs {
-	return &fakeDirs{RawFileSystem: fuse.NewDefaultRawFileSystem(), size: size, live: map[uint64]bool{}}
+	return &fakeDirs{RawFileSystem: fuse.NewDefaultRawFileSystem(), size: size, live: map[uint64]bool{}, nodes: map[uint64]uint64{}}
 }
 
 func (f *fakeDirs) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
@@ -38,6 +42,7 @@ func (f *fakeDirs) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.Op
 	defer f.mu.Unlock()
 	f.next++
 	f.live[f.next] = true
+	f.nodes[f.next] = in.NodeId
 	f.opened++
 	out.Fh = f.next
 	return fuse.OK
@@ -66,6 +71,15 @@ func (f *fakeDirs) ReleaseDir(in *fuse.ReleaseIn) {
 	}
 	delete(f.live, in.Fh)
 	f.released++
+	if slices.Contains(f.forgotten, f.nodes[in.Fh]) {
+		f.releasedAfterForget = true
+	}
+}
+
+func (f *fakeDirs) Forget(nodeid, nlookup uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgotten = append(f.forgotten, nodeid)
 }
 
 // readAll reads directory node with handle 0 from offset to the end, as
@@ -109,6 +123,28 @@ func TestDirlessBookkeeping(t *testing.T) {
 				t.Errorf("live %d opened %d, want live %d opened %d", len(f.live), f.opened, c.wantLive, c.wantOpened)
 			}
 		})
+	}
+}
+
+// TestDirlessForget checks that a node's abandoned listings are released
+// when the kernel forgets the node, before the node file system hears of
+// it, and only that node's.
+func TestDirlessForget(t *testing.T) {
+	f := newFakeDirs(10)
+	d := newDirless(f)
+	for node := uint64(1); node <= 3; node++ {
+		readAll(d, node, 0, 1)
+	}
+	d.Forget(2, 1)
+	if len(f.live) != 2 || f.released != 1 || !slices.Equal(f.forgotten, []uint64{2}) {
+		t.Errorf("after forgetting node 2: live %v, released %d, forgotten %v; want 2 live, 1 released, [2]", f.live, f.released, f.forgotten)
+	}
+	if f.releasedAfterForget {
+		t.Error("a listing was released after its node was forgotten")
+	}
+	d.Forget(7, 1) // no listing
+	if len(f.live) != 2 {
+		t.Errorf("forgetting a node without listings released %d", 2-len(f.live))
 	}
 }
 
@@ -398,4 +434,51 @@ func TestSeekdirByCookie(t *testing.T) {
 			t.Errorf("after %q: the old listing goes on with %q, the new one with %q", "a", b, a)
 		}
 	})
+}
+
+// TestRemoveAbandonedListings removes a lower tree the way rm -rf does:
+// each directory is listed with one getdents, not read to the end, then
+// emptied and removed. Its listings outlive the directories, so past
+// maxDirStreams the oldest are released after the kernel forgot their
+// nodes; that must not fail the listings that push them out.
+func TestRemoveAbandonedListings(t *testing.T) {
+	requireFUSE(t)
+	l := newLayers(t, 1)
+	const dirs = 2*maxDirStreams + 10
+	for i := range dirs {
+		for _, f := range []string{"a", "b"} {
+			writeFile(t, filepath.Join(l.lowers[0], "tree", fmt.Sprintf("d%03d", i), f), f)
+		}
+	}
+	l.mount(t, false, time.Minute)
+	root := filepath.Join(l.mnt, "tree")
+	buf := make([]byte, 32<<10)
+	for i := range dirs {
+		dir := filepath.Join(root, fmt.Sprintf("d%03d", i))
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := unix.Getdents(fd, buf)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatalf("list %s: %v", dir, err)
+		}
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		slices.Sort(names)
+		if !slices.Equal(names, []string{"a", "b"}) {
+			t.Fatalf("%s lists %q, want [a b]", dir, names)
+		}
+		for _, name := range names {
+			if err := unix.Unlink(filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := unix.Rmdir(dir); err != nil {
+			t.Fatalf("remove %s: %v", dir, err)
+		}
+	}
+	if err := unix.Rmdir(root); err != nil {
+		t.Fatalf("remove %s: %v", root, err)
+	}
 }

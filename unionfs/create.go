@@ -2,12 +2,31 @@ package unionfs
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/lamina-dev/lamina/whiteout"
 )
+
+// errReservedName refuses a new entry whose name starts with ".wh.": every
+// layer, the upper included, reads such a name as an OCI whiteout marker
+// (whiteout.IsMarkerName), so the union cannot hold an entry of that name;
+// written to the upper, it would hide the lower entry it names. As in
+// fuse-overlayfs, which reads its upper the same way (kernel overlayfs,
+// whose own whiteouts are devices, allows the names).
+var errReservedName = fmt.Errorf("names starting with .wh. mark whiteouts: %w", syscall.EINVAL)
+
+// checkNewName refuses a name the union cannot hold (errReservedName).
+func checkNewName(name string) error {
+	if whiteout.IsMarkerName(name) {
+		return errReservedName
+	}
+	return nil
+}
 
 // makeEntry creates name in this directory through mk, as the caller, and
 // returns the new inode and the descriptor mk opened (-1 if none).
@@ -15,6 +34,9 @@ import (
 func (n *node) makeEntry(ctx context.Context, name string, mode uint32, out *fuse.EntryOut,
 	mk func(path string, mode uint32) (int, error)) (*fs.Inode, int, error) {
 	newFd := -1
+	if err := checkNewName(name); err != nil {
+		return nil, -1, err
+	}
 	if err := n.ensureUpper(ctx); err != nil {
 		return nil, -1, err
 	}
@@ -116,6 +138,9 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	t, ok := target.(*node)
 	if !ok {
 		return nil, syscall.EXDEV
+	}
+	if err := checkNewName(name); err != nil {
+		return nil, errno(err)
 	}
 	if err := t.ensureUpper(ctx); err != nil {
 		return nil, errno(err)

@@ -27,6 +27,9 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if flags&^unix.RENAME_NOREPLACE != 0 {
 		return syscall.EINVAL
 	}
+	if err := checkNewName(newName); err != nil {
+		return err
+	}
 	np, ok := newParent.(*node)
 	if !ok {
 		return syscall.EXDEV

@@ -266,6 +266,8 @@ func errno(err error) syscall.Errno {
 		return e
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return syscall.EINTR
+	case errors.Is(err, whiteout.ErrBadName):
+		return syscall.EINVAL
 	}
 	return syscall.EIO
 }

@@ -73,7 +73,9 @@
 // index=on does), and copied-up files (their generation is the real inode
 // number of the upper file, shared by its hard links). A node copied up
 // during this mount keeps the identity it was looked up with:
-// Union.aliases maps the copied-up identity to it.
+// Union.aliases maps the copied-up identity to it, until the kernel forgets
+// the node (a node made later for the file has the copied-up identity,
+// whose st_ino is the same, the origin's).
 //
 // Known limit: a file hard-linked in a lower layer changes st_ino at
 // copy-up, so its node is retired (node.split, see retireOrAlias) and the

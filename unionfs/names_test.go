@@ -50,3 +50,46 @@ func TestReservedNames(t *testing.T) {
 		}
 	}
 }
+
+// TestAliasForgotten copies a lower file up and has the kernel forget it:
+// the alias of its copied-up identity goes with the node, and the file
+// keeps its inode number.
+func TestAliasForgotten(t *testing.T) {
+	requireFUSE(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to drop the kernel's caches")
+	}
+	l := newLayers(t, 1)
+	writeFile(t, filepath.Join(l.lowers[0], "f"), "data")
+	u := l.mount(t, false, time.Minute, WithPassthrough(PassthroughOff)).u
+	p := filepath.Join(l.mnt, "f")
+	var before, after unix.Stat_t
+	if err := unix.Stat(p, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil { // a copy-up
+		t.Fatal(err)
+	}
+	aliases := func() (n int) {
+		u.aliases.Range(func(_, _ any) bool { n++; return true })
+		return n
+	}
+	if n := aliases(); n != 1 {
+		t.Fatalf("%d aliases after the copy-up, want 1", n)
+	}
+	for deadline := time.Now().Add(10 * time.Second); aliases() != 0 && time.Now().Before(deadline); {
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := aliases(); n != 0 {
+		t.Fatalf("%d aliases after the kernel forgot the file, want 0", n)
+	}
+	if err := unix.Stat(p, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Ino != before.Ino || after.Mode&0o777 != 0o600 {
+		t.Errorf("after the copy-up and forget: ino %d mode %o; want ino %d mode 600", after.Ino, after.Mode&0o777, before.Ino)
+	}
+}

@@ -30,8 +30,9 @@ type node struct {
 	moved  atomic.Pointer[move] // a rename or remove go-fuse has not recorded yet (pending.go)
 	goneFd atomic.Int32         // removed copy of a file copied up this mount (holdRemoved); 0 if none
 
-	copied atomic.Bool   // copied up during this mount (read without mu on the data path)
-	looked atomic.Uint32 // LOOKUPs in this directory (the READDIRPLUS policy, readdirplus.go)
+	copied atomic.Bool                   // copied up during this mount (read without mu on the data path)
+	alias  atomic.Pointer[fs.StableAttr] // the copied-up identity aliased to this node (retireOrAlias)
+	looked atomic.Uint32                 // LOOKUPs in this directory (the READDIRPLUS policy, readdirplus.go)
 }
 
 // lowerDir is one lower layer merged into a directory.

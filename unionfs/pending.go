@@ -82,8 +82,13 @@ func (n *node) rel() string {
 var _ = (fs.NodeOnForgetter)((*node)(nil))
 
 // OnForget drops what the node kept for requests the kernel will never
-// send again: its move record and the descriptor of its removed copy.
+// send again: its move record, the descriptor of its removed copy, and the
+// alias of its copied-up identity (a later lookup makes a node of that
+// identity, which reports the same st_ino, the origin's).
 func (n *node) OnForget() {
+	if id := n.alias.Swap(nil); id != nil {
+		n.u.aliases.CompareAndDelete(*id, n.StableAttr())
+	}
 	if m := n.moved.Load(); m != nil {
 		n.clearMove(m)
 	}

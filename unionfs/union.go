@@ -25,7 +25,7 @@ type Union struct {
 	writer  *whiteout.Writer // nil when read-only
 	copier  *copyup.Copier   // nil when read-only
 	tmpSeq  atomic.Uint64    // names temp entries in <work>/work
-	aliases sync.Map         // fs.StableAttr of a copied-up file -> identity of its live node
+	aliases sync.Map         // fs.StableAttr of a copied-up file -> identity of its live node, until it is forgotten
 	euid    int              // the daemon's own ids, which new entries get unless chowned
 	egid    int
 

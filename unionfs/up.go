@@ -128,6 +128,7 @@ func (n *node) retireOrAlias(rel, dst string, linked, withOrigin bool) {
 		return
 	}
 	n.u.aliases.Store(id, n.StableAttr())
+	n.alias.Store(&id)
 }
 
 // restoreTimes sets a directory's atime and mtime back to st's.

@@ -56,13 +56,22 @@ func (n *node) open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return n.u.newFile(n, fd, false, n.u.passthroughWanted()), fuse.FOPEN_KEEP_CACHE, 0
 	}
 	p := n.u.upperPath(rel)
+	open := func(fl int) (int, error) {
+		fd, err := unix.Open(p, fl, 0)
+		if err == unix.EPERM && flags&unix.O_APPEND != 0 && fl&unix.O_ACCMODE != unix.O_RDONLY {
+			// An append-only file (chattr +a) opens for writing only
+			// with O_APPEND; writes append then, as the caller asked.
+			fd, err = unix.Open(p, fl|unix.O_APPEND, 0)
+		}
+		return fd, err
+	}
 	fd, err := -1, error(unix.EACCES)
 	if n.u.passthroughWanted() {
-		fd, err = unix.Open(p, oflags&^unix.O_ACCMODE|unix.O_RDWR, 0)
+		fd, err = open(oflags&^unix.O_ACCMODE | unix.O_RDWR)
 	}
 	rdwr := err == nil
 	if !rdwr {
-		fd, err = unix.Open(p, oflags, 0)
+		fd, err = open(oflags)
 	}
 	if err != nil {
 		return nil, 0, errno(err)

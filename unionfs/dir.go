@@ -19,7 +19,8 @@ import (
 // cookies (withCookies): in a directory without an upper copy, the listing
 // read ahead when there is one; and it has the directories the listing
 // names read ahead (dirahead.go). walked says a walk reached the
-// directory: its listing was read ahead, or queued to be.
+// directory: its listing was read ahead, or it is the next of its
+// parent's directories after the one the walk listed last (readAhead).
 func (n *node) mergedDir() (ents []fuse.DirEntry, walked bool, err error) {
 	rel := n.rel()
 	ls := n.dirLayers()

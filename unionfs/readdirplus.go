@@ -34,8 +34,9 @@ import "syscall"
 //
 // A wrong guess costs time, never an answer: names alone cost a walker a
 // LOOKUP per entry of a first batch; attributes cost a lister lookups it
-// did not need. ReaddirPlusOn gives attributes always; ReaddirPlusOff has
-// the kernel send plain READDIR instead.
+// did not need. Walks are seen by directory read-ahead, so without it
+// (WithDirAhead(false)) every entry gets attributes, as with
+// ReaddirPlusOn; ReaddirPlusOff has the kernel send plain READDIR instead.
 
 // errBare is what a READDIRPLUS lookup returns for an entry given without
 // attributes: go-fuse then leaves the entry's node ID 0.
@@ -45,7 +46,7 @@ const errBare = syscall.EAGAIN
 // cursor gets attributes, and notes it in d.plus.
 func (d *dirHandle) plusBatch() bool {
 	switch {
-	case d.n.u.opts.plus == ReaddirPlusOn, d.walked:
+	case d.n.u.opts.plus == ReaddirPlusOn, !d.n.u.opts.dirAhead, d.walked:
 		d.plus = true
 	case d.bare == 0:
 		d.plus = false

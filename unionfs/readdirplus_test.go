@@ -20,11 +20,12 @@ func TestReaddirPlus(t *testing.T) {
 	requireFUSE(t)
 	const n = 300 // several READDIRPLUS requests and policy batches
 	tests := []struct {
-		name   string
-		mode   ReaddirPlus
-		read   func(t *testing.T, dir string) []string
-		want   func(bare, full int64) bool
-		expect string
+		name    string
+		mode    ReaddirPlus
+		noAhead bool
+		read    func(t *testing.T, dir string) []string
+		want    func(bare, full int64) bool
+		expect  string
 	}{
 		// The kernel sends READDIRPLUS for the first request of a
 		// listing, and later ones only after lookups in the directory.
@@ -35,6 +36,8 @@ func TestReaddirPlus(t *testing.T) {
 		{name: "auto, reached by a walk", mode: ReaddirPlusAuto, read: walkInto,
 			want: func(b, f int64) bool { return b <= 2 && f >= n }, expect: "all of big's with"},
 		{name: "on", mode: ReaddirPlusOn, read: listOnly,
+			want: func(b, f int64) bool { return b == 0 && f > 0 }, expect: "all with"},
+		{name: "auto without dirahead", mode: ReaddirPlusAuto, noAhead: true, read: listOnly,
 			want: func(b, f int64) bool { return b == 0 && f > 0 }, expect: "all with"},
 		{name: "off", mode: ReaddirPlusOff, read: statAsListed,
 			want: func(b, f int64) bool { return b == 0 && f == 0 }, expect: "no READDIRPLUS"},
@@ -49,7 +52,8 @@ func TestReaddirPlus(t *testing.T) {
 				want = append(want, name)
 			}
 			writeFile(t, filepath.Join(l.lowers[0], "top", "small", "s"), "s")
-			u, err := New(Config{Lowers: l.lowers, Upper: l.upper, Work: l.work}, WithReaddirPlus(tc.mode))
+			u, err := New(Config{Lowers: l.lowers, Upper: l.upper, Work: l.work},
+				WithReaddirPlus(tc.mode), WithDirAhead(!tc.noAhead))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -50,8 +50,10 @@ Options (-o, comma-separated, may be repeated):
                             what they list (ls -l, find, tar); auto (default)
                             gives them where a walk goes and where the
                             reader stats, and names alone to programs that
-                            list a large directory for a few names (Python);
-                            off has the kernel look up each entry itself
+                            list a large directory for a few names (Python;
+                            auto sees walks through dirahead, and is on
+                            without it); off has the kernel look up each
+                            entry itself
   fsync=0, volatile         do not fsync copied-up data (faster, less durable)
   timeout=SECONDS           kernel cache timeout (default 3600)
   driver=auto|fuse|overlay  as --driver, for fstab and mount -t

@@ -73,6 +73,13 @@ func namespaceCases() []diffCase {
 			doStaleFDRemovedGrown("owned_dir/f", "grown\n"),
 			doStaleFDRemovedGrown("setuid_bin", "grown\n"),
 		}, notWithPassthrough: "a descriptor the kernel passes through to the lower file stays on it after copy-up (unionfs doc, Passthrough)"},
+		{name: "change_after_remove", ops: []op{
+			// fchmod and the like on a removed file reached the daemon for a
+			// name that was gone (ENOENT); they change the removed file.
+			doCreate("newfile", "f"), doChangeRemoved("newfile"),
+			doChangeRemoved("a.txt"),
+			doChangeRemoved("dir1/sub/deep"),
+		}},
 		{name: "create_over_whiteout", ops: []op{
 			doCreate("wh_aufs_target", "new\n"), doRead("wh_aufs_target"), doStat("wh_aufs_target"),
 			doCreate("wh_dev_target", "new\n"), doRead("wh_dev_target"),

@@ -238,3 +238,41 @@ func doStaleFDRemovedGrown(p, data string) op {
 		return describe(&st, "") + " read=" + contentString(buf[:n])
 	}}
 }
+
+// doChangeRemoved opens p for writing (copying a lower file up), removes
+// it, and changes the removed file through the descriptor it still holds,
+// as fchmod, fchown, futimens and the f*xattr calls do: on kernel
+// overlayfs, as on any filesystem, they work on a file without a name.
+func doChangeRemoved(p string) op {
+	return op{name: "change " + p + " after removing it", fn: func(m string) string {
+		full := filepath.Join(m, p)
+		fd, err := unix.Open(full, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open:" + errName(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Unlink(full); err != nil {
+			return "unlink:" + errName(err)
+		}
+		var b strings.Builder
+		step := func(name string, err error) { fmt.Fprintf(&b, "%s:%s ", name, errName(err)) }
+		step("fchmod", unix.Fchmod(fd, 0o640))
+		step("fchown", unix.Fchown(fd, 1234, 4321))
+		step("futimens", unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd),
+			[]unix.Timespec{{Sec: 1000}, {Sec: 2000}}, 0))
+		step("fsetxattr", unix.Fsetxattr(fd, "user.removed", []byte("v"), 0))
+		val := make([]byte, 16)
+		n, err := unix.Fgetxattr(fd, "user.removed", val)
+		if err == nil {
+			fmt.Fprintf(&b, "fgetxattr=%q ", val[:n])
+		} else {
+			step("fgetxattr", err)
+		}
+		step("fremovexattr", unix.Fremovexattr(fd, "user.removed"))
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return b.String() + "fstat:" + errName(err)
+		}
+		return b.String() + describe(&st, "") + fmt.Sprintf(" mtime=%d", st.Mtim.Sec)
+	}}
+}

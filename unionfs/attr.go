@@ -48,7 +48,10 @@ func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	}
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
-	p := n.u.upperPath(n.rel())
+	p, follow := n.u.upperPath(n.rel()), false
+	if fd := n.removedCopy(); fd >= 0 {
+		p, follow = procFd(fd), true // removed while open
+	}
 	uid, hasUID := in.GetUID()
 	gid, hasGID := in.GetGID()
 	if hasUID || hasGID {
@@ -59,7 +62,11 @@ func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		if hasGID {
 			g = int(n.u.opts.gidMap.ToHost(gid))
 		}
-		if err := unix.Lchown(p, u, g); err != nil {
+		chown := unix.Lchown
+		if follow {
+			chown = unix.Chown
+		}
+		if err := chown(p, u, g); err != nil {
 			return err
 		}
 	}
@@ -80,12 +87,12 @@ func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 			return err
 		}
 	}
-	return setTimes(p, in)
+	return setTimes(p, in, follow)
 }
 
-// setTimes applies atime and mtime, including "now", without following a
-// symlink.
-func setTimes(p string, in *fuse.SetAttrIn) error {
+// setTimes applies atime and mtime, including "now", following a symlink
+// at p only if follow is set.
+func setTimes(p string, in *fuse.SetAttrIn, follow bool) error {
 	if in.Valid&(fuse.FATTR_ATIME|fuse.FATTR_MTIME|fuse.FATTR_ATIME_NOW|fuse.FATTR_MTIME_NOW) == 0 {
 		return nil
 	}
@@ -100,7 +107,11 @@ func setTimes(p string, in *fuse.SetAttrIn) error {
 	}
 	set(0, fuse.FATTR_ATIME, fuse.FATTR_ATIME_NOW, time.Unix(int64(in.Atime), int64(in.Atimensec)))
 	set(1, fuse.FATTR_MTIME, fuse.FATTR_MTIME_NOW, time.Unix(int64(in.Mtime), int64(in.Mtimensec)))
-	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+	flags := unix.AT_SYMLINK_NOFOLLOW
+	if follow {
+		flags = 0
+	}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, flags)
 }
 
 var _ = (fs.NodeGetxattrer)((*node)(nil))
@@ -110,11 +121,15 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	if whiteout.IsPrivateXattr(attr) {
 		return 0, syscall.ENODATA
 	}
-	p, err := n.realPath()
+	p, follow, err := n.xattrPath()
 	if err != nil {
 		return 0, errno(err)
 	}
-	k, err := unix.Lgetxattr(p, attr, dest)
+	getxattr := unix.Lgetxattr
+	if follow {
+		getxattr = unix.Getxattr
+	}
+	k, err := getxattr(p, attr, dest)
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -125,16 +140,20 @@ var _ = (fs.NodeListxattrer)((*node)(nil))
 
 // Listxattr lists the topmost entry's xattrs without the private ones.
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	p, err := n.realPath()
+	p, follow, err := n.xattrPath()
 	if err != nil {
 		return 0, errno(err)
 	}
-	sz, err := unix.Llistxattr(p, nil)
+	listxattr := unix.Llistxattr
+	if follow {
+		listxattr = unix.Listxattr
+	}
+	sz, err := listxattr(p, nil)
 	if err != nil {
 		return 0, errno(err)
 	}
 	buf := make([]byte, sz+256)
-	sz, err = unix.Llistxattr(p, buf)
+	sz, err = listxattr(p, buf)
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -170,6 +189,9 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	}
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
+	if fd := n.removedCopy(); fd >= 0 {
+		return errno(unix.Fsetxattr(fd, attr, data, int(flags)))
+	}
 	return errno(unix.Lsetxattr(n.u.upperPath(n.rel()), attr, data, int(flags)))
 }
 
@@ -180,17 +202,16 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if whiteout.IsPrivateXattr(attr) {
 		return syscall.ENODATA
 	}
-	p, err := n.realPath()
-	if err == nil {
-		_, err = unix.Lgetxattr(p, attr, nil)
-	}
-	if err != nil {
-		return errno(err) // nothing to remove: no need to copy up
+	if _, errno := n.Getxattr(ctx, attr, nil); errno != 0 {
+		return errno // nothing to remove: no need to copy up
 	}
 	if err := n.ensureUpper(ctx); err != nil {
 		return errno(err)
 	}
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
+	if fd := n.removedCopy(); fd >= 0 {
+		return errno(unix.Fremovexattr(fd, attr))
+	}
 	return errno(unix.Lremovexattr(n.u.upperPath(n.rel()), attr))
 }

@@ -87,6 +87,7 @@ func (u *Union) passthroughWanted() bool { return u.opts.passthrough != Passthro
 // wanted; for an upper file, only when fd is O_RDWR (see "Passthrough" in
 // the package doc).
 func (u *Union) newFile(n *node, fd int, upper, pass bool) fs.FileHandle {
+	n.opens.Add(1)
 	f := &file{n: n, fd: fd, writable: upper}
 	if !pass {
 		return f
@@ -210,6 +211,7 @@ func (f *file) Flush(ctx context.Context) syscall.Errno { return syscall.ENOSYS 
 
 // Release closes the descriptor.
 func (f *file) Release(ctx context.Context) syscall.Errno {
+	f.n.opens.Add(-1)
 	if fd := f.upfd.Load(); fd > 0 {
 		unix.Close(int(fd))
 	}

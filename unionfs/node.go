@@ -33,6 +33,7 @@ type node struct {
 	copied atomic.Bool                   // copied up during this mount (read without mu on the data path)
 	alias  atomic.Pointer[fs.StableAttr] // the copied-up identity aliased to this node (retireOrAlias)
 	looked atomic.Uint32                 // LOOKUPs in this directory (the READDIRPLUS policy, readdirplus.go)
+	opens  atomic.Int32                  // file handles open on the node (holdRemoved)
 }
 
 // lowerDir is one lower layer merged into a directory.
@@ -79,6 +80,20 @@ func (n *node) realPath() (string, error) {
 		return n.u.upperPath(rel), nil
 	}
 	return n.u.lowerPath(lower, rel), nil
+}
+
+// xattrPath is where the xattr calls reach the topmost entry: its path,
+// not to be followed; or, for an entry removed while open, its removed
+// upper copy through /proc/self/fd, to be followed (removedCopy).
+func (n *node) xattrPath() (p string, follow bool, err error) {
+	n.mu.Lock()
+	fd := n.removedCopy()
+	n.mu.Unlock()
+	if fd >= 0 {
+		return procFd(fd), true, nil
+	}
+	p, err = n.realPath()
+	return p, false, err
 }
 
 // lstatSettled is lstat of the node's path under its lock: after any

@@ -3,6 +3,7 @@ package unionfs
 import (
 	"context"
 	"os"
+	"strconv"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -113,6 +114,26 @@ func (n *node) childNode(name string) *node {
 	return ch
 }
 
+// removedCopy is the descriptor of the node's upper copy if the entry was
+// removed while open (holdRemoved), else -1: attribute changes of the
+// removed file go to it, as kernel overlayfs applies them to its upper
+// inode.
+//
+// Preconditions: n.mu is held.
+func (n *node) removedCopy() int {
+	if n.gone == nil {
+		return -1
+	}
+	if fd := n.goneFd.Load(); fd > 0 {
+		return int(fd)
+	}
+	return -1
+}
+
+// procFd is the path of descriptor fd in /proc/self/fd: the calls that
+// follow it reach the file fd is open on, even once it has no name.
+func procFd(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
 // keepGone gives a node whose entry e was just removed the attributes the
 // entry had, with the link count it has now. The kernel may keep the entry
 // open where this daemon holds no handle (a fifo, a device, a directory),
@@ -141,16 +162,18 @@ func (n *node) keepGone(e *entry, held int) {
 	}
 }
 
-// holdRemoved opens, before its removal, the upper copy p of an entry e
-// that this node copied up during this mount, and returns the descriptor
-// (-1 if none): a handle opened on the lower file before the copy-up has
-// not switched to the copy yet, and after the removal has no path to it.
-// Through goneFd it reads the removed copy and fstat reports it, as on
-// kernel overlayfs. Only such nodes pay for the open.
+// holdRemoved opens, before its removal, the upper copy p of a regular
+// file e that this node copied up during this mount or that is open, and
+// returns the descriptor (-1 if none). A handle opened on the lower file
+// before the copy-up has not switched to the copy yet, and after the
+// removal has no path to it: through goneFd it reads the removed copy and
+// fstat reports it, as on kernel overlayfs. And fchmod, fchown, futimens
+// and the xattr calls on a descriptor of a removed file reach the daemon
+// without a handle (removedCopy). Only such nodes pay for the open.
 //
 // Preconditions: n.mu is held.
 func (n *node) holdRemoved(p string, e *entry) int {
-	if !e.upper || !n.copied.Load() || e.st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if !e.upper || e.st.Mode&unix.S_IFMT != unix.S_IFREG || !n.copied.Load() && n.opens.Load() == 0 {
 		return -1
 	}
 	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)

@@ -202,8 +202,8 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if whiteout.IsPrivateXattr(attr) {
 		return syscall.ENODATA
 	}
-	if _, errno := n.Getxattr(ctx, attr, nil); errno != 0 {
-		return errno // nothing to remove: no need to copy up
+	if _, e := n.Getxattr(ctx, attr, nil); e != 0 {
+		return e // nothing to remove: no need to copy up
 	}
 	if err := n.ensureUpper(ctx); err != nil {
 		return errno(err)

@@ -44,9 +44,10 @@ const (
 type ReaddirPlus int
 
 const (
-	// ReaddirPlusAuto gives the attributes of every entry of small
-	// directories and of directories a walk reaches, and names alone in
-	// other large directories until the reader looks their entries up.
+	// ReaddirPlusAuto gives the attributes of the entries of directories
+	// a walk reaches in order, and of the rest of any listing once the
+	// reader looks up what it was given; names alone otherwise. Without
+	// directory read-ahead, which sees the walks, it is ReaddirPlusOn.
 	ReaddirPlusAuto ReaddirPlus = iota
 	// ReaddirPlusOn gives the attributes of every entry listed.
 	ReaddirPlusOn

@@ -44,8 +44,24 @@ var ignoredOptions = map[string]bool{
 	"x-systemd": true, "comment": true,
 }
 
-// aheadOptions are the read-ahead switches, on|off (auto is on).
-var aheadOptions = map[string]func(bool) Option{"dirahead": WithDirAhead, "fileahead": WithFileAhead}
+// modeOptions parse the FUSE driver's on|off|auto options (for the
+// read-ahead switches auto is on).
+var modeOptions = map[string]func(val string, hasVal bool) (Option, error){
+	"passthrough": modeOption(PassthroughOn, PassthroughOff, PassthroughAuto, WithPassthrough),
+	"uring":       modeOption(URingOn, URingOff, URingAuto, WithURing),
+	"dirahead":    modeOption(true, false, true, WithDirAhead),
+	"fileahead":   modeOption(true, false, true, WithFileAhead),
+	"readdirplus": modeOption(ReaddirPlusOn, ReaddirPlusOff, ReaddirPlusAuto, WithReaddirPlus),
+}
+
+// modeOption parses an on|off|auto value (see parseMode) into the option
+// with makes.
+func modeOption[T any](on, off, auto T, with func(T) Option) func(string, bool) (Option, error) {
+	return func(val string, hasVal bool) (Option, error) {
+		m, err := parseMode(val, hasVal, on, off, auto)
+		return with(m), err
+	}
+}
 
 // IgnoredOptionNames lists the accepted no-op options, for help texts.
 func IgnoredOptionNames() []string {
@@ -97,25 +113,10 @@ func ParseMountOptions(opts []string) (*MountRequest, error) {
 			case "squash_to_gid":
 				squashGID, err = parseID(key, val)
 				r.FUSEOnly = append(r.FUSEOnly, key)
-			case "passthrough":
-				var p Passthrough
-				p, err = parseMode(val, hasVal, PassthroughOn, PassthroughOff, PassthroughAuto)
-				r.Options = append(r.Options, WithPassthrough(p))
-				r.FUSEOnly = append(r.FUSEOnly, key)
-			case "uring":
-				var m URing
-				m, err = parseMode(val, hasVal, URingOn, URingOff, URingAuto)
-				r.Options = append(r.Options, WithURing(m))
-				r.FUSEOnly = append(r.FUSEOnly, key)
-			case "dirahead", "fileahead":
-				var on bool
-				on, err = parseMode(val, hasVal, true, false, true)
-				r.Options = append(r.Options, aheadOptions[key](on))
-				r.FUSEOnly = append(r.FUSEOnly, key)
-			case "readdirplus":
-				var m ReaddirPlus
-				m, err = parseMode(val, hasVal, ReaddirPlusOn, ReaddirPlusOff, ReaddirPlusAuto)
-				r.Options = append(r.Options, WithReaddirPlus(m))
+			case "passthrough", "uring", "dirahead", "fileahead", "readdirplus":
+				var opt Option
+				opt, err = modeOptions[key](val, hasVal)
+				r.Options = append(r.Options, opt)
 				r.FUSEOnly = append(r.FUSEOnly, key)
 			case "fsync":
 				r.Options = append(r.Options, WithSync(val != "0"))

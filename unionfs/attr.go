@@ -19,11 +19,12 @@ const changed = fuse.FATTR_MODE | fuse.FATTR_UID | fuse.FATTR_GID | fuse.FATTR_S
 var _ = (fs.NodeSetattrer)((*node)(nil))
 
 // Setattr changes owner, mode, size or times, copying the entry up first.
+// A request that changes none of them is chown(path, -1, -1), which
+// changes the file's ctime; as on kernel overlayfs, it copies the entry
+// up and changes the ctime of the copy.
 func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if in.Valid&changed != 0 {
-		if err := n.setattr(ctx, fh, in); err != nil {
-			return errno(err)
-		}
+	if err := n.setattr(ctx, fh, in); err != nil {
+		return errno(err)
 	}
 	if errno := n.Getattr(ctx, fh, out); errno != 0 {
 		return errno
@@ -54,7 +55,7 @@ func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	}
 	uid, hasUID := in.GetUID()
 	gid, hasGID := in.GetGID()
-	if hasUID || hasGID {
+	if hasUID || hasGID || in.Valid&changed == 0 {
 		u, g := -1, -1
 		if hasUID {
 			u = int(n.u.opts.uidMap.ToHost(uid))

@@ -63,7 +63,14 @@ func (u *Union) merge(rel string, ls layerSet, fn func(layer int, d whiteout.Dir
 	seen := map[string]struct{}{}
 	hidden := map[string]struct{}{}
 	add := func(path string, layer int, xwh bool) error {
-		ents, wh, err := whiteout.ReadDir(path, xwh)
+		var ents []whiteout.Dirent
+		var wh map[string]struct{}
+		var err error
+		if layer == 0 {
+			ents, wh, err = whiteout.ReadDir(path, xwh)
+		} else {
+			ents, wh, err = readLowerDir(path, xwh)
+		}
 		if err != nil {
 			return err
 		}

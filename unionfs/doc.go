@@ -153,6 +153,12 @@
 // kernel still enforces the caller's access mode), and a handle on a lower
 // file an O_RDONLY one.
 //
+// The daemon opens lower files and directories with O_NOATIME where it may
+// (openLower), so reading through the union leaves the lowers' access times
+// alone, as on kernel overlayfs; a passed-through read is the exception: the
+// kernel reads through a backing file it opens itself with the caller's
+// flags, and relatime applies to the lower file.
+//
 // Once a lower file has been handed to the kernel (node.lowerPT), its
 // inode may be backed by the lower file for as long as any handle, old or
 // new, stays open, and go-fuse drops that backing only after our Release.

@@ -46,7 +46,7 @@ func (n *node) open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	rel := n.rel()
 	oflags := int(flags)&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOCTTY|unix.O_APPEND|unix.O_DIRECT) | unix.O_CLOEXEC | unix.O_NOFOLLOW
 	if !n.upper {
-		fd, err := unix.Open(n.u.lowerPath(n.lower, rel), oflags, 0)
+		fd, err := openLower(n.u.lowerPath(n.lower, rel), oflags)
 		if err != nil {
 			return nil, 0, errno(err)
 		}

@@ -41,7 +41,12 @@ func ReadDir(dir string, xwh bool) (ents []Dirent, whiteouts map[string]struct{}
 		return nil, nil, fmt.Errorf("read dir %s: %w", dir, err)
 	}
 	defer unix.Close(fd)
+	return ReadDirFd(fd, dir, xwh)
+}
 
+// ReadDirFd is ReadDir on fd, a descriptor the caller opened on the
+// directory dir (named in errors) at its start, and still owns.
+func ReadDirFd(fd int, dir string, xwh bool) (ents []Dirent, whiteouts map[string]struct{}, err error) {
 	r := dirReader{dir: dir, fd: fd, xwh: xwh}
 	bp := direntBufs.Get().(*[]byte)
 	defer direntBufs.Put(bp)

@@ -80,6 +80,18 @@ func namespaceCases() []diffCase {
 			doChangeRemoved("a.txt"),
 			doChangeRemoved("dir1/sub/deep"),
 		}},
+		{name: "tmpfile", ops: []op{
+			// O_TMPFILE was EOPNOTSUPP; reopening a removed file through
+			// /proc/self/fd was ENOENT.
+			doTmpfile(".", "tmp_top", "top\n"), doStat("tmp_top"), doRead("tmp_top"), doListxattr("tmp_top"),
+			doTmpfile("dir1/sub", "dir1/sub/tmp_named", "in a lower dir\n"), doReaddir("dir1/sub"),
+			doTmpfile("dir1", "other_dir_name", "named elsewhere\n"), doStat("other_dir_name"),
+			doTmpfile("emptyish", "", "never named\n"), doReaddir("emptyish"),
+			doTmpfileExcl(".", "tmp_excl"), doStat("tmp_excl"),
+			doTmpfile("a.txt", "x", ""),
+			doCreate("newfile", "new\n"), doReopenRemoved("newfile"),
+			doReopenRemoved("a.txt"), doReopenRemoved("dir1/sub/deep"),
+		}},
 		{name: "create_over_whiteout", ops: []op{
 			doCreate("wh_aufs_target", "new\n"), doRead("wh_aufs_target"), doStat("wh_aufs_target"),
 			doCreate("wh_dev_target", "new\n"), doRead("wh_dev_target"),

@@ -61,8 +61,9 @@ func (h *heldFDs) closeAll(mnt string) {
 	delete(h.fds, mnt)
 }
 
-// fdOp returns an op that opens p into a slot, or uses a slot's descriptor:
-// write, read, fstat, ftruncate or close. A slot that holds nothing gives
+// fdOp returns an op that opens p (or an O_TMPFILE file in p) into a slot,
+// or uses a slot's descriptor: write, read, fstat, ftruncate, fchmod, link
+// it as p, reopen it through /proc/self/fd, or close it. A slot that holds nothing gives
 // "no fd" on both mounts alike.
 func (g *randGen) fdOp(p string) op {
 	h, slot := g.held, g.r.Intn(heldSlots)
@@ -76,7 +77,41 @@ func (g *randGen) fdOp(p string) op {
 		}}
 	}
 	switch x := g.r.Intn(100); {
-	case x < 30:
+	case x < 5:
+		return op{name: fmt.Sprintf("fd%d = O_TMPFILE in %s", slot, p), fn: func(m string) string {
+			fd, err := unix.Open(filepath.Join(m, p), unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o640)
+			if err != nil {
+				return errName(err)
+			}
+			h.set(m, slot, fd)
+			return "ok"
+		}}
+	case x < 9:
+		return op{name: fmt.Sprintf("fd%d link as %s", slot, p), fn: func(m string) string {
+			fd, ok := h.get(m, slot)
+			if !ok {
+				return "no fd"
+			}
+			return errName(linkFd(fd, filepath.Join(m, p)))
+		}}
+	case x < 12:
+		mode := g.pickMode(false)
+		return use(fmt.Sprintf("fchmod %o", mode), func(fd int) string { return errName(unix.Fchmod(fd, mode)) })
+	case x < 15:
+		return use("reopen and read", func(fd int) string {
+			rfd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|noBlock|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return errName(err)
+			}
+			defer unix.Close(rfd)
+			buf := make([]byte, 64)
+			n, err := unix.Read(rfd, buf)
+			if err != nil {
+				return errName(err)
+			}
+			return "ok " + contentString(buf[:n])
+		})
+	case x < 35:
 		flags := []int{unix.O_RDONLY, unix.O_RDWR, unix.O_WRONLY | unix.O_APPEND, unix.O_RDWR | unix.O_CREAT}[g.r.Intn(4)]
 		return op{name: fmt.Sprintf("fd%d = open %s flags=%#o", slot, p, flags), fn: func(m string) string {
 			fd, err := unix.Open(filepath.Join(m, p), flags|noBlock|unix.O_CLOEXEC, 0o644)

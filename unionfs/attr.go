@@ -50,8 +50,11 @@ func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
 	p, follow := n.u.upperPath(n.rel()), false
-	if fd := n.removedCopy(); fd >= 0 {
+	if fd := n.removedFd(); fd >= 0 {
 		p, follow = procFd(fd), true // removed while open
+	} else if n.gone != nil && n.gone.Nlink == 0 {
+		n.changeGone(in)
+		return nil
 	}
 	uid, hasUID := in.GetUID()
 	gid, hasGID := in.GetGID()
@@ -190,7 +193,7 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	}
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
-	if fd := n.removedCopy(); fd >= 0 {
+	if fd := n.removedFd(); fd >= 0 {
 		return errno(unix.Fsetxattr(fd, attr, data, int(flags)))
 	}
 	return errno(unix.Lsetxattr(n.u.upperPath(n.rel()), attr, data, int(flags)))
@@ -211,7 +214,7 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	}
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
-	if fd := n.removedCopy(); fd >= 0 {
+	if fd := n.removedFd(); fd >= 0 {
 		return errno(unix.Fremovexattr(fd, attr))
 	}
 	return errno(unix.Lremovexattr(n.u.upperPath(n.rel()), attr))

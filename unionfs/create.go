@@ -150,8 +150,14 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	}
 	dirRel := n.rel()
 	t.mu.Lock() // against a rename or remove of the target (pending.go)
+	src, follow := n.u.upperPath(t.rel()), 0
+	if fd := t.removedFd(); fd >= 0 {
+		// An O_TMPFILE file (tmpfile.go), or a file removed while open
+		// that still has another name: the descriptor reaches it.
+		src, follow = procFd(fd), unix.AT_SYMLINK_FOLLOW
+	}
 	path, err := n.u.publish(n.u.upperPath(dirRel), name, func(p string) error {
-		return unix.Link(n.u.upperPath(t.rel()), p)
+		return unix.Linkat(unix.AT_FDCWD, src, unix.AT_FDCWD, p, follow)
 	})
 	t.mu.Unlock()
 	if err != nil {

@@ -108,11 +108,13 @@
 // getxattr, listxattr) may still see the old name for that instant. A
 // removed node keeps the attributes its entry had (node.gone), for fstat
 // of a descriptor the kernel still holds where this daemon holds none (a
-// fifo, a device, a directory); a removed file that this mount copied up
-// also keeps a read-only descriptor on its copy (node.goneFd, opened just
-// before the removal, closed when the kernel forgets the node), so that a
-// handle opened on the lower file before the copy-up reads the copy and
-// fstat reports it, as on kernel overlayfs.
+// fifo, a device, a directory); a removed regular file that this mount
+// copied up or that is open also keeps a read-only descriptor on the file
+// (node.goneFd, opened just before the removal, closed when the kernel
+// forgets the node), so that a handle opened on the lower file before the
+// copy-up reads the copy and fstat reports it, and fchmod, the f*xattr
+// calls and reopens through /proc/self/fd reach the removed file, as on
+// kernel overlayfs. An O_TMPFILE file is a node born removed (tmpfile.go).
 //
 // # Kernel caching
 //

@@ -45,8 +45,14 @@ func (n *node) open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	}
 	rel := n.rel()
 	oflags := int(flags)&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOCTTY|unix.O_APPEND|unix.O_DIRECT) | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	gone := n.removedFd()
 	if !n.upper {
-		fd, err := openLower(n.u.lowerPath(n.lower, rel), oflags)
+		p := n.u.lowerPath(n.lower, rel)
+		if gone >= 0 {
+			// Reopened through /proc/self/fd after a whiteout hid it.
+			p, oflags = procFd(gone), oflags&^unix.O_NOFOLLOW
+		}
+		fd, err := openLower(p, oflags)
 		if err != nil {
 			return nil, 0, errno(err)
 		}
@@ -56,6 +62,11 @@ func (n *node) open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return n.u.newFile(n, fd, false, n.u.passthroughWanted()), fuse.FOPEN_KEEP_CACHE, 0
 	}
 	p := n.u.upperPath(rel)
+	if gone >= 0 {
+		// Reopened through /proc/self/fd after its removal, or an
+		// O_TMPFILE file (tmpfile.go): the descriptor kept reaches it.
+		p, oflags = procFd(gone), oflags&^unix.O_NOFOLLOW
+	}
 	open := func(fl int) (int, error) {
 		fd, err := unix.Open(p, fl, 0)
 		if err == unix.EPERM && flags&unix.O_APPEND != 0 && fl&unix.O_ACCMODE != unix.O_RDONLY {

@@ -28,7 +28,7 @@ type node struct {
 	gone     *unix.Stat_t // set once removed: the last attributes (keepGone)
 
 	moved  atomic.Pointer[move] // a rename or remove go-fuse has not recorded yet (pending.go)
-	goneFd atomic.Int32         // removed copy of a file copied up this mount (holdRemoved); 0 if none
+	goneFd atomic.Int32         // the removed file, kept open (holdRemoved, tmpfile.go); 0 if none
 
 	copied atomic.Bool                   // copied up during this mount (read without mu on the data path)
 	alias  atomic.Pointer[fs.StableAttr] // the copied-up identity aliased to this node (retireOrAlias)
@@ -83,11 +83,11 @@ func (n *node) realPath() (string, error) {
 }
 
 // xattrPath is where the xattr calls reach the topmost entry: its path,
-// not to be followed; or, for an entry removed while open, its removed
-// upper copy through /proc/self/fd, to be followed (removedCopy).
+// not to be followed; or, for an entry removed while open, the removed
+// file through /proc/self/fd, to be followed (removedFd).
 func (n *node) xattrPath() (p string, follow bool, err error) {
 	n.mu.Lock()
-	fd := n.removedCopy()
+	fd := n.removedFd()
 	n.mu.Unlock()
 	if fd >= 0 {
 		return procFd(fd), true, nil

@@ -5,8 +5,10 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,7 +52,7 @@ func (n *node) remove(ctx context.Context, name string, dir bool) (err error) {
 	}
 	held := -1
 	if ch != nil {
-		held = ch.holdRemoved(n.u.upperPath(join(dirRel, name)), e)
+		held = ch.holdRemoved(join(dirRel, name), e)
 	}
 	defer func() {
 		if err == nil && ch != nil {
@@ -114,13 +116,15 @@ func (n *node) childNode(name string) *node {
 	return ch
 }
 
-// removedCopy is the descriptor of the node's upper copy if the entry was
-// removed while open (holdRemoved), else -1: attribute changes of the
-// removed file go to it, as kernel overlayfs applies them to its upper
-// inode.
+// removedFd is the descriptor kept on the node's file if its entry was
+// removed while open (holdRemoved) or was made unnamed (tmpfile.go), else
+// -1: attribute changes and reopens of the removed file go to it, as kernel
+// overlayfs applies them to its inode. The file is an upper one, or for a
+// whited-out lower file, that lower file: callers that change the file
+// copy the node up first, which fails for a removed lower entry.
 //
 // Preconditions: n.mu is held.
-func (n *node) removedCopy() int {
+func (n *node) removedFd() int {
 	if n.gone == nil {
 		return -1
 	}
@@ -162,21 +166,69 @@ func (n *node) keepGone(e *entry, held int) {
 	}
 }
 
-// holdRemoved opens, before its removal, the upper copy p of a regular
-// file e that this node copied up during this mount or that is open, and
-// returns the descriptor (-1 if none). A handle opened on the lower file
-// before the copy-up has not switched to the copy yet, and after the
-// removal has no path to it: through goneFd it reads the removed copy and
-// fstat reports it, as on kernel overlayfs. And fchmod, fchown, futimens
-// and the xattr calls on a descriptor of a removed file reach the daemon
-// without a handle (removedCopy). Only such nodes pay for the open.
+// changeGone applies a setattr to the attributes a removed upper entry
+// left (n.gone) when no descriptor was kept on it: a directory, fifo or
+// device removed while open, or a file held only by an O_PATH descriptor.
+// The entry has no name in any layer any more; the kernel's descriptors on
+// it are all that can see it, and fstat on them reports n.gone, which thus
+// shows the change as the removed inode would on kernel overlayfs.
+//
+// Preconditions: n.mu is held; n.gone is set, with no links left (a file
+// removed under one of its names keeps the others).
+func (n *node) changeGone(in *fuse.SetAttrIn) {
+	st := n.gone
+	now := unix.NsecToTimespec(time.Now().UnixNano())
+	if mode, ok := in.GetMode(); ok {
+		st.Mode = st.Mode&unix.S_IFMT | mode&07777
+	}
+	if uid, ok := in.GetUID(); ok {
+		st.Uid = n.u.opts.uidMap.ToHost(uid)
+	}
+	if gid, ok := in.GetGID(); ok {
+		st.Gid = n.u.opts.gidMap.ToHost(gid)
+	}
+	if size, ok := in.GetSize(); ok {
+		st.Size = int64(size)
+		st.Mtim = now
+	}
+	switch {
+	case in.Valid&fuse.FATTR_ATIME_NOW != 0:
+		st.Atim = now
+	case in.Valid&fuse.FATTR_ATIME != 0:
+		st.Atim = unix.Timespec{Sec: int64(in.Atime), Nsec: int64(in.Atimensec)}
+	}
+	switch {
+	case in.Valid&fuse.FATTR_MTIME_NOW != 0:
+		st.Mtim = now
+	case in.Valid&fuse.FATTR_MTIME != 0:
+		st.Mtim = unix.Timespec{Sec: int64(in.Mtime), Nsec: int64(in.Mtimensec)}
+	}
+	st.Ctim = now
+}
+
+// holdRemoved opens, before its removal, the regular file e at rel if
+// this node copied it up during this mount or it is open, and returns the
+// descriptor (-1 if none): the upper file, or the lower file a whiteout
+// is about to hide. A handle opened on the lower file before the copy-up
+// has not switched to the copy yet, and after the removal has no path to
+// it: through goneFd it reads the removed copy and fstat reports it, as on
+// kernel overlayfs. And fchmod, fchown, futimens, the xattr calls and
+// reopens through /proc/self/fd of a removed file reach the daemon without
+// a handle, for a name that is gone (removedFd). Only such nodes pay for
+// the open.
 //
 // Preconditions: n.mu is held.
-func (n *node) holdRemoved(p string, e *entry) int {
-	if !e.upper || e.st.Mode&unix.S_IFMT != unix.S_IFREG || !n.copied.Load() && n.opens.Load() == 0 {
+func (n *node) holdRemoved(rel string, e *entry) int {
+	if e.st.Mode&unix.S_IFMT != unix.S_IFREG || !n.copied.Load() && n.opens.Load() == 0 {
 		return -1
 	}
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	var fd int
+	var err error
+	if e.upper {
+		fd, err = unix.Open(n.u.upperPath(rel), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	} else {
+		fd, err = openLower(n.u.lowerPath(e.lower, rel), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
+	}
 	if err != nil {
 		return -1
 	}

@@ -85,7 +85,7 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if d := np.childNode(newName); d != nil && d != ch && de != nil {
 		displaced = d
 		displaced.mu.Lock()
-		held = displaced.holdRemoved(dst, de)
+		held = displaced.holdRemoved(join(dstDirRel, newName), de)
 		displaced.mu.Unlock()
 	}
 	defer func() {

@@ -211,18 +211,34 @@ func (u *Union) owner(ctx context.Context, parentDir string) (uid, gid int, setg
 // passed on: an entry staged in the work directory (over a whiteout) did
 // not inherit the group and setgid bit of a setgid parent.
 func chownNew(path string, uid, gid int, mode uint32, symlink bool) error {
+	return fixOwner(unix.AT_FDCWD, path, uid, gid, mode, symlink)
+}
+
+// fixOwner is chownNew on the entry name in the directory dirfd, or on
+// dirfd itself, a descriptor on the new entry, when name is "".
+func fixOwner(dirfd int, name string, uid, gid int, mode uint32, symlink bool) error {
+	at := unix.AT_SYMLINK_NOFOLLOW
+	if name == "" {
+		at = unix.AT_EMPTY_PATH
+	}
 	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
+	if err := unix.Fstatat(dirfd, name, &st, at); err != nil {
 		return fmt.Errorf("stat new entry: %w", err)
 	}
 	if int(st.Uid) != uid || int(st.Gid) != gid {
-		if err := unix.Lchown(path, uid, gid); err != nil && err != unix.EPERM {
+		if err := unix.Fchownat(dirfd, name, uid, gid, at); err != nil && err != unix.EPERM {
 			return fmt.Errorf("chown new entry: %w", err)
 		}
 		st.Mode &^= unix.S_ISUID | unix.S_ISGID
 	}
 	if !symlink && mode&(unix.S_ISUID|unix.S_ISGID|unix.S_ISVTX) != 0 && st.Mode&07777 != mode&07777 {
-		if err := unix.Chmod(path, mode&07777); err != nil {
+		var err error
+		if name == "" {
+			err = unix.Fchmod(dirfd, mode&07777)
+		} else {
+			err = unix.Fchmodat(dirfd, name, mode&07777, 0)
+		}
+		if err != nil {
 			return fmt.Errorf("chmod new entry: %w", err)
 		}
 	}

@@ -99,7 +99,7 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 		NullPermissions: true,
 		RootStableAttr:  &fs.StableAttr{Mode: unix.S_IFDIR, Ino: ino},
 	}
-	raw := newDirless(fs.NewNodeFS(root, opts))
+	raw := newDirless(newNameLocks(fs.NewNodeFS(root, opts)))
 	srv, err := fuse.NewServer(raw, mnt, &opts.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mnt, err)

@@ -20,9 +20,9 @@ import (
 // holds the node's lock while it uses the path sees the entry before the
 // change or after it.
 //
-// Known gap: go-fuse may still attach a node under a name it no longer has,
-// when a lookup answered before a rename is registered after it; rel then
-// follows that link (see knownRenameRace in tests/concurrency_test.go).
+// go-fuse could also attach a node under a name it no longer has, were a
+// lookup answered before a rename registered after it; nameLocks orders
+// the two (namelock.go).
 
 // move is a namespace change of one node that go-fuse's tree may not show
 // yet: the node was the child from/fromName, and is now to/toName, or
@@ -57,15 +57,21 @@ func (n *node) rel() string {
 	root := n.Root()
 	var segs []string
 	for in := &n.Inode; in != root; {
-		name, parent := in.Parent()
+		name, parent, recorded := "", (*fs.Inode)(nil), false
 		if nd, ok := in.Operations().(*node); ok {
 			if m := nd.moved.Load(); m != nil {
 				if m.from.GetChild(m.fromName) == in {
-					name, parent = m.toName, m.to // not in the tree yet
+					name, parent, recorded = m.toName, m.to, true // not in the tree yet
 				} else {
 					nd.clearMove(m) // the tree has caught up
 				}
 			}
+		}
+		if !recorded {
+			// Read after the check above: go-fuse may move the node in
+			// the tree at any moment, and a parent read before the check
+			// could be the old one while the check sees the new tree.
+			name, parent = in.Parent()
 		}
 		if parent == nil {
 			return fmt.Sprintf(".lamina.%d/removed", rand.Uint64())

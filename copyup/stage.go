@@ -89,13 +89,21 @@ func (c *Copier) stageFile(ctx context.Context, src string, st *unix.Stat_t) (*s
 	return s, nil
 }
 
-// openSource opens src read-only without following a symlink, with
-// O_NOATIME when the caller owns the file or has CAP_FOWNER.
+// openSource opens src read-only without following a symlink (see
+// OpenLayerFile).
 func openSource(src string) (int, error) {
-	const flags = unix.O_RDONLY | unix.O_NOFOLLOW
-	fd, err := openFd(src, flags|unix.O_NOATIME, 0)
+	return OpenLayerFile(src, unix.O_RDONLY|unix.O_NOFOLLOW)
+}
+
+// OpenLayerFile opens path, a file or directory of a read-only layer, with
+// flags and O_NOATIME, as kernel overlayfs opens the layers it reads, so
+// that reading leaves their access times alone. O_NOATIME needs ownership
+// of the file or CAP_FOWNER; without them (a rootless caller reading a
+// file of an unmapped owner) the open goes without it.
+func OpenLayerFile(path string, flags int) (int, error) {
+	fd, err := openFd(path, flags|unix.O_NOATIME, 0)
 	if errors.Is(err, unix.EPERM) {
-		fd, err = openFd(src, flags, 0)
+		fd, err = openFd(path, flags, 0)
 	}
 	return fd, err
 }

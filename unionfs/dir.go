@@ -3,6 +3,7 @@ package unionfs
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	"github.com/lamina-dev/lamina/copyup"
 	"github.com/lamina-dev/lamina/whiteout"
 )
 
@@ -100,6 +102,17 @@ func (u *Union) merge(rel string, ls layerSet, fn func(layer int, d whiteout.Dir
 		}
 	}
 	return nil
+}
+
+// readLowerDir is whiteout.ReadDir on a directory of a lower layer, opened
+// with O_NOATIME where the daemon may (copyup.OpenLayerFile).
+func readLowerDir(path string, xwh bool) ([]whiteout.Dirent, map[string]struct{}, error) {
+	fd, err := copyup.OpenLayerFile(path, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read dir: %w", err)
+	}
+	defer unix.Close(fd)
+	return whiteout.ReadDirFd(fd, path, xwh)
 }
 
 // direntIno is the inode number readdir reports for d, found in layer

@@ -156,7 +156,7 @@
 // file an O_RDONLY one.
 //
 // The daemon opens lower files and directories with O_NOATIME where it may
-// (openLower), so reading through the union leaves the lowers' access times
+// (copyup.OpenLayerFile), so reading through the union leaves the lowers' access times
 // alone, as on kernel overlayfs; a passed-through read is the exception: the
 // kernel reads through a backing file it opens itself with the caller's
 // flags, and relatime applies to the lower file.

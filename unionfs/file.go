@@ -9,6 +9,8 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/lamina-dev/lamina/copyup"
 )
 
 var _ = (fs.NodeOpener)((*node)(nil))
@@ -52,7 +54,7 @@ func (n *node) open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			// Reopened through /proc/self/fd after a whiteout hid it.
 			p, oflags = procFd(gone), oflags&^unix.O_NOFOLLOW
 		}
-		fd, err := openLower(p, oflags)
+		fd, err := copyup.OpenLayerFile(p, oflags)
 		if err != nil {
 			return nil, 0, errno(err)
 		}

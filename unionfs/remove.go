@@ -10,6 +10,8 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/lamina-dev/lamina/copyup"
 )
 
 var _ = (fs.NodeUnlinker)((*node)(nil))
@@ -227,7 +229,7 @@ func (n *node) holdRemoved(rel string, e *entry) int {
 	if e.upper {
 		fd, err = unix.Open(n.u.upperPath(rel), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	} else {
-		fd, err = openLower(n.u.lowerPath(e.lower, rel), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
+		fd, err = copyup.OpenLayerFile(n.u.lowerPath(e.lower, rel), unix.O_RDONLY|unix.O_NOFOLLOW)
 	}
 	if err != nil {
 		return -1

@@ -65,14 +65,11 @@ func (u *Union) merge(rel string, ls layerSet, fn func(layer int, d whiteout.Dir
 	seen := map[string]struct{}{}
 	hidden := map[string]struct{}{}
 	add := func(path string, layer int, xwh bool) error {
-		var ents []whiteout.Dirent
-		var wh map[string]struct{}
-		var err error
+		read := readLowerDir
 		if layer == 0 {
-			ents, wh, err = whiteout.ReadDir(path, xwh)
-		} else {
-			ents, wh, err = readLowerDir(path, xwh)
+			read = whiteout.ReadDir // the upper: its atime changes, as on the kernel
 		}
+		ents, wh, err := read(path, xwh)
 		if err != nil {
 			return err
 		}

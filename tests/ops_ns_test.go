@@ -239,21 +239,31 @@ func doStaleFDRemovedGrown(p, data string) op {
 	}}
 }
 
+// openRemoved opens full with flags and unlinks it, returning the
+// descriptor, or what failed (with its errno) and -1.
+func openRemoved(full string, flags int) (fd int, failed string) {
+	fd, err := unix.Open(full, flags|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "open:" + errName(err)
+	}
+	if err := unix.Unlink(full); err != nil {
+		unix.Close(fd)
+		return -1, "unlink:" + errName(err)
+	}
+	return fd, ""
+}
+
 // doChangeRemoved opens p for writing (copying a lower file up), removes
 // it, and changes the removed file through the descriptor it still holds,
 // as fchmod, fchown, futimens and the f*xattr calls do: on kernel
 // overlayfs, as on any filesystem, they work on a file without a name.
 func doChangeRemoved(p string) op {
 	return op{name: "change " + p + " after removing it", fn: func(m string) string {
-		full := filepath.Join(m, p)
-		fd, err := unix.Open(full, unix.O_RDWR|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return "open:" + errName(err)
+		fd, failed := openRemoved(filepath.Join(m, p), unix.O_RDWR)
+		if failed != "" {
+			return failed
 		}
 		defer unix.Close(fd)
-		if err := unix.Unlink(full); err != nil {
-			return "unlink:" + errName(err)
-		}
 		var b strings.Builder
 		step := func(name string, err error) { fmt.Fprintf(&b, "%s:%s ", name, errName(err)) }
 		step("fchmod", unix.Fchmod(fd, 0o640))

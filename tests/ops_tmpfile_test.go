@@ -75,15 +75,11 @@ func doTmpfileExcl(dir, name string) op {
 // lower file, lamina ENOENT: not compared.)
 func doReopenRemoved(p string) op {
 	return op{name: "reopen " + p + " after removing it", fn: func(m string) string {
-		full := filepath.Join(m, p)
-		fd, err := unix.Open(full, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return "open:" + errName(err)
+		fd, failed := openRemoved(filepath.Join(m, p), unix.O_RDONLY)
+		if failed != "" {
+			return failed
 		}
 		defer unix.Close(fd)
-		if err := unix.Unlink(full); err != nil {
-			return "unlink:" + errName(err)
-		}
 		rfd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return "reopen:" + errName(err)

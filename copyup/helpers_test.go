@@ -185,7 +185,7 @@ func xattrs(t testing.TB, p string) map[string]string {
 	mustNoErr(t, err)
 	m := map[string]string{}
 	for _, n := range names {
-		v, err := getXattr(p, n)
+		v, err := GetXattr(p, n)
 		mustNoErr(t, err)
 		m[n] = string(v)
 	}

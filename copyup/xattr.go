@@ -20,7 +20,7 @@ func copyXattrs(dst *staged, src string, keep func(string) bool) error {
 		if !keep(name) {
 			continue
 		}
-		val, err := getXattr(src, name)
+		val, err := GetXattr(src, name)
 		if isErrno(err, unix.ENODATA) {
 			continue // removed since it was listed
 		}
@@ -60,7 +60,9 @@ func listXattrs(path string) ([]string, error) {
 	return names, nil
 }
 
-func getXattr(path, name string) ([]byte, error) {
+// GetXattr reads the xattr name of path (not following a final symlink),
+// whatever its size; nil if it is empty.
+func GetXattr(path, name string) ([]byte, error) {
 	val, err := readSized(func(b []byte) (int, error) { return unix.Lgetxattr(path, name, b) })
 	if err != nil {
 		return nil, fmt.Errorf("get xattr %s of %s: %w", name, path, err)

@@ -10,7 +10,8 @@ set -euo pipefail
 # mount_program and lamina as podman's --runtime (runc is their default).
 # git, rsync and python3 (with its sqlite3 module): the real clients that
 # tests/clients_*_test.go run on the union.
-need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci containerd gcc libc6-dev pkg-config libseccomp-dev podman buildah runc git rsync python3 "$@")
+# acl: setfacl and getfacl, for the POSIX ACL tests.
+need=(fuse3 fuse-overlayfs attr uidmap busybox-static docker-registry skopeo umoci containerd gcc libc6-dev pkg-config libseccomp-dev podman buildah runc git rsync python3 acl "$@")
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

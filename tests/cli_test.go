@@ -140,8 +140,9 @@ func checkOneLineError(t *testing.T, args []string, r cmdResult, mention [][]str
 	}
 }
 
-// TestCLIAcceptsFuseOverlayfsOptions: options fuse-overlayfs takes that do
-// not apply to lamina are accepted (containers/storage passes some of them).
+// TestCLIAcceptsFuseOverlayfsOptions: options fuse-overlayfs takes are
+// accepted (containers/storage passes some of them), whether they apply to
+// lamina or not.
 func TestCLIAcceptsFuseOverlayfsOptions(t *testing.T) {
 	requireRoot(t)
 	requireFUSE(t)

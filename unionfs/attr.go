@@ -134,6 +134,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		getxattr = unix.Getxattr
 	}
 	k, err := getxattr(p, attr, dest)
+	if err == nil && len(dest) > 0 {
+		err = n.u.showACL(attr, dest[:k])
+	}
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -187,6 +190,10 @@ var _ = (fs.NodeSetxattrer)((*node)(nil))
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	if whiteout.IsPrivateXattr(attr) {
 		return syscall.EOPNOTSUPP
+	}
+	data, err := n.u.storeACL(attr, data)
+	if err != nil {
+		return syscall.EINVAL
 	}
 	if err := n.ensureUpper(ctx); err != nil {
 		return errno(err)

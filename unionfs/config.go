@@ -74,6 +74,7 @@ type options struct {
 	timeout     time.Duration
 	fsName      string
 	allowOther  bool
+	acl         bool
 }
 
 // defaults holds every default in one place.
@@ -89,6 +90,7 @@ func defaults() options {
 		timeout:     time.Hour,
 		fsName:      "lamina",
 		allowOther:  true,
+		acl:         true,
 	}
 }
 
@@ -174,3 +176,11 @@ type LayerError struct {
 
 func (e *LayerError) Error() string { return fmt.Sprintf("%s %s: %v", e.Role, e.Path, e.Err) }
 func (e *LayerError) Unwrap() error { return e.Err }
+
+// WithACL turns POSIX ACLs on or off (default on). On, the kernel enforces
+// the ACLs that files carry in system.posix_acl_access, and new entries
+// inherit their directory's default ACL, which then overrides the umask,
+// as on kernel overlayfs. Off, as fuse-overlayfs's noacl: permissions come
+// from the mode bits alone; ACL xattrs are stored and read back as
+// opaque values.
+func WithACL(on bool) Option { return func(o *options) { o.acl = on } }

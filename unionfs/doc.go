@@ -116,6 +116,18 @@
 // calls and reopens through /proc/self/fd reach the removed file, as on
 // kernel overlayfs. An O_TMPFILE file is a node born removed (tmpfile.go).
 //
+// # Permissions and ACLs
+//
+// The kernel checks permissions (default_permissions) from the attributes
+// the daemon reports and, with ACLs on (WithACL, the default), from the
+// POSIX ACL xattrs it reads through GETXATTR and caches. The daemon acts
+// as root and checks nothing itself. It gets modes without the umask
+// (FUSE_DONT_MASK) and applies it unless the parent has a default ACL
+// (umask.go); the upper file system then applies the default ACL, in the
+// directory itself or, for an entry replacing a whiteout, in a staging
+// directory that carries the same default ACL (Union.stagePath). With id
+// mapping, the ids in ACL entries are mapped as owners are (acl.go).
+//
 // # Kernel caching
 //
 // Lowers are immutable, and the upper changes only through this daemon, so

@@ -32,7 +32,7 @@ type Server struct {
 // Mount serves the union at mountpoint with FUSE and returns once the
 // kernel has the mount. Serving goes on in the background until Unmount.
 // It sets the process umask to 0: modes arrive from the kernel already
-// masked.
+// masked, or with ACLs on, are masked by umasker (umask.go).
 func (u *Union) Mount(mountpoint string) (*Server, error) {
 	mnt, err := CheckMountpoint(mountpoint)
 	if err != nil {
@@ -84,12 +84,18 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 		ExplicitDataCacheControl: true,
 		Debug:                    u.opts.debug,
 		Options:                  []string{"default_permissions"},
+		// The kernel enforces POSIX ACLs (read through GETXATTR and
+		// cached) and leaves the umask to the daemon (umask.go).
+		EnableAcl: u.opts.acl,
 	}
 	if u.upper == "" {
 		mo.Options = append(mo.Options, "ro")
 	}
 	if ring {
 		mo.ExtraCapabilities |= fuse.CAP_OVER_IO_URING
+	}
+	if u.opts.acl {
+		mo.ExtraCapabilities |= fuse.CAP_DONT_MASK
 	}
 	opts := &fs.Options{
 		MountOptions:    mo,
@@ -99,7 +105,11 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 		NullPermissions: true,
 		RootStableAttr:  &fs.StableAttr{Mode: unix.S_IFDIR, Ino: ino},
 	}
-	raw := newDirless(newNameLocks(fs.NewNodeFS(root, opts)))
+	var raw fuse.RawFileSystem = newNameLocks(fs.NewNodeFS(root, opts))
+	if u.opts.acl {
+		raw = newUmasker(raw)
+	}
+	raw = newDirless(raw)
 	srv, err := fuse.NewServer(raw, mnt, &opts.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mnt, err)

@@ -30,7 +30,7 @@ var ErrUnknownOption = errors.New("unknown option")
 // ignoredOptions are accepted for compatibility (fuse-overlayfs, mount(8),
 // mount.fuse3 and kernel overlayfs options) and have no effect.
 var ignoredOptions = map[string]bool{
-	"noacl": true, "acl": true, "xattr_permissions": true, "threaded": true,
+	"xattr_permissions": true, "threaded": true,
 	"static_nlink": true, "noxattrs": true, "plugins": true, "fast_ino": true,
 	"writeback": true, "redirect_dir": true, "index": true, "metacopy": true,
 	"xino": true, "userxattr": true, "nfs_export": true, "uuid": true,
@@ -118,6 +118,8 @@ func ParseMountOptions(opts []string) (*MountRequest, error) {
 				opt, err = modeOptions[key](val, hasVal)
 				r.Options = append(r.Options, opt)
 				r.FUSEOnly = append(r.FUSEOnly, key)
+			case "acl", "noacl":
+				r.Options = append(r.Options, WithACL(key == "acl"))
 			case "fsync":
 				r.Options = append(r.Options, WithSync(val != "0"))
 			case "volatile":

@@ -13,6 +13,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	"github.com/lamina-dev/lamina/copyup"
 	"github.com/lamina-dev/lamina/whiteout"
 )
 
@@ -168,7 +169,11 @@ func (u *Union) publish(dir, name string, mk func(path string) error) (string, e
 	if err := unix.Lstat(dst, &occ); err != nil {
 		return "", err
 	}
-	tmp := u.tempPath()
+	tmp, unstage, err := u.stagePath(dir)
+	if err != nil {
+		return "", err
+	}
+	defer unstage()
 	if err := mk(tmp); err != nil {
 		return "", err
 	}
@@ -189,6 +194,36 @@ func (u *Union) publish(dir, name string, mk func(path string) error) (string, e
 		return "", fmt.Errorf("replace whiteout: %w", err)
 	}
 	return dst, whiteout.RemoveMarker(dir, name)
+}
+
+// stagePath returns a path in the work directory to build an entry that
+// will replace a whiteout in the upper directory dir, and a function that
+// removes what is left of the staging afterwards. If dir has a default
+// ACL (and ACLs are on), the entry is staged in a private directory that
+// carries the same default ACL, so that it inherits what it would have
+// inherited in dir (kernel overlayfs applies dir's ACLs to the entries it
+// stages the same way).
+func (u *Union) stagePath(dir string) (string, func(), error) {
+	tmp := u.tempPath()
+	if !u.opts.acl {
+		return tmp, func() {}, nil
+	}
+	acl, err := copyup.GetXattr(dir, aclDefault)
+	if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP) || err == nil && len(acl) == 0 {
+		return tmp, func() {}, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("stage entry: %w", err)
+	}
+	if err := unix.Mkdir(tmp, 0o700); err != nil {
+		return "", nil, fmt.Errorf("stage entry: %w", err)
+	}
+	unstage := func() { os.RemoveAll(tmp) }
+	if err := unix.Lsetxattr(tmp, aclDefault, acl, 0); err != nil {
+		unstage()
+		return "", nil, fmt.Errorf("stage entry: set default ACL: %w", err)
+	}
+	return tmp + "/e", unstage, nil
 }
 
 // owner returns the host uid and gid a new entry made by the caller gets,
@@ -231,12 +266,15 @@ func fixOwner(dirfd int, name string, uid, gid int, mode uint32, symlink bool) e
 		}
 		st.Mode &^= unix.S_ISUID | unix.S_ISGID
 	}
-	if !symlink && mode&(unix.S_ISUID|unix.S_ISGID|unix.S_ISVTX) != 0 && st.Mode&07777 != mode&07777 {
+	// The permission bits stay as made: the parent's default ACL may
+	// have narrowed them.
+	want := st.Mode&0o777 | mode&(unix.S_ISUID|unix.S_ISGID|unix.S_ISVTX)
+	if !symlink && mode&(unix.S_ISUID|unix.S_ISGID|unix.S_ISVTX) != 0 && st.Mode&07777 != want {
 		var err error
 		if name == "" {
-			err = unix.Fchmod(dirfd, mode&07777)
+			err = unix.Fchmod(dirfd, want)
 		} else {
-			err = unix.Fchmodat(dirfd, name, mode&07777, 0)
+			err = unix.Fchmodat(dirfd, name, want, 0)
 		}
 		if err != nil {
 			return fmt.Errorf("chmod new entry: %w", err)

@@ -54,6 +54,10 @@ Options (-o, comma-separated, may be repeated):
                             auto sees walks through dirahead, and is on
                             without it); off has the kernel look up each
                             entry itself
+  acl, noacl                POSIX ACLs enforced and inherited from default
+                            ACLs, as on kernel overlayfs (acl, the default),
+                            or permissions from mode bits alone (noacl, FUSE
+                            driver; kernel overlayfs always applies ACLs)
   fsync=0, volatile         do not fsync copied-up data (faster, less durable)
   timeout=SECONDS           kernel cache timeout (default 3600)
   driver=auto|fuse|overlay  as --driver, for fstab and mount -t

@@ -222,11 +222,16 @@ func checkRaceRead(p string, orig []byte) error {
 	return nil
 }
 
+// firstDiff returns the first index where a and b differ, the shorter
+// one's length if one is a prefix of the other, or -1 if they are equal.
 func firstDiff(a, b []byte) int {
-	for i := range a {
+	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i
 		}
+	}
+	if len(a) != len(b) {
+		return min(len(a), len(b))
 	}
 	return -1
 }

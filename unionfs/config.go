@@ -181,6 +181,7 @@ func (e *LayerError) Unwrap() error { return e.Err }
 // the ACLs that files carry in system.posix_acl_access, and new entries
 // inherit their directory's default ACL, which then overrides the umask,
 // as on kernel overlayfs. Off, as fuse-overlayfs's noacl: permissions come
-// from the mode bits alone; ACL xattrs are stored and read back as
-// opaque values.
+// from the mode bits alone; the kernel passes ACL xattrs through as opaque
+// values on a mount made in the initial user namespace, and refuses them
+// (EOPNOTSUPP) on one made in another.
 func WithACL(on bool) Option { return func(o *options) { o.acl = on } }

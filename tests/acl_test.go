@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,4 +134,80 @@ func TestPOSIXACL(t *testing.T) {
 			t.Errorf("with noacl, a lower ACL still opened a 0600 file:\n%s", got)
 		}
 	})
+}
+
+// aclRootlessScript runs as an unprivileged user in a user namespace
+// (unshare -Urm), where the user is root and no other id is mapped: it
+// makes a lower layer with a default ACL, mounts it with $MOUNT, and checks
+// default ACLs against the umask (new entries, one over a whiteout) and
+// setfacl through the mount.
+const aclRootlessScript = `set -e
+mkdir $B/l/d; setfacl -d -m u::rwx,g::rwx,o::- $B/l/d; echo x > $B/l/d/f; echo w > $B/l/d/w; setfacl -m g::rw $B/l/d/f
+eval "$MOUNT"
+cd $B/mnt; set +e
+acl() { getfacl -n -p "$@" 2>&1; }
+acl d d/f
+(umask 077; touch d/new; mkdir d/nd; rm d/w; echo n > d/w); stat -c %A d/new d/nd d/w; acl d/nd d/w
+setfacl -m u::rw,g::r,o::r d/f; acl d/f; stat -c %A d/f
+cd /; umount $B/mnt
+`
+
+// TestPOSIXACLRootless: default ACLs and setfacl through a union mounted
+// by an unprivileged user in a user namespace, the subject's FUSE driver
+// against kernel overlayfs with userxattr.
+func TestPOSIXACLRootless(t *testing.T) {
+	requireRoot(t)
+	requireFUSE(t)
+	requireOverlay(t)
+	watchdog(t, 2*time.Minute)
+	for _, tool := range []string{"setfacl", "getfacl", "runuser", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (package acl, util-linux; scripts/setup.sh): %v", tool, err)
+		}
+	}
+	if subjectIsFuseOverlayfs() {
+		t.Skip("fuse-overlayfs does not apply default ACLs to new entries")
+	}
+	u, err := user.Lookup(rootlessUser)
+	if err != nil {
+		t.Skipf("needs the user %s (scripts/setup.sh): %v", rootlessUser, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	t.Setenv("LAMINA_UNIONMOUNT_DRIVER", "fuse")
+
+	// view runs the script with the mount command mount (given the base
+	// directory) and returns its output.
+	view := func(t *testing.T, mount func(b string) []string) string {
+		b, err := os.MkdirTemp("", "lamina-acl-rootless-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(b) })
+		for _, d := range []string{b, b + "/l", b + "/up", b + "/wk", b + "/mnt"} {
+			mustMkdirAll(t, d)
+			if err := os.Chown(d, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() { waitDaemonGone(t, b+"/mnt") })
+		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b, "B=" + b, "MOUNT=" + shellJoin(mount(b))}
+		r := runCmdEnv(t, time.Minute, env, "runuser", "-u", rootlessUser, "--", "unshare", "-Urm", "sh", "-c", aclRootlessScript)
+		if r.code != 0 {
+			t.Fatalf("rootless script: exit %d (%v)\nstdout:\n%s\nstderr:\n%s", r.code, r.err, r.stdout, r.stderr)
+		}
+		return strings.ReplaceAll(r.stdout+r.stderr, b, "B")
+	}
+	want := view(t, func(b string) []string {
+		return []string{"mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + b + "/l,upperdir=" + b + "/up,workdir=" + b + "/wk,userxattr", b + "/mnt"}
+	})
+	if !strings.Contains(want, "-rw-rw----\ndrwxrwx---\n-rw-rw----\n") {
+		t.Fatalf("kernel overlayfs did not let the default ACL override the umask; this test's premise fails:\n%s", want)
+	}
+	got := view(t, func(b string) []string {
+		return append([]string{subject}, subjectArgs([]string{b + "/l"}, b+"/up", b+"/wk", b+"/mnt", false)...)
+	})
+	if got != want {
+		t.Errorf("rootless ACLs through the union:\n%s\nkernel overlayfs:\n%s", got, want)
+	}
 }

@@ -19,6 +19,7 @@ echo secret > $L/f; chmod 600 $L/f; setfacl -m u:$U:r $L/f
 echo plain > $L/p; chmod 600 $L/p
 mkdir $L/d; chmod 700 $L/d; setfacl -m u:$U:rwx $L/d; setfacl -d -m u:$U:rw,g::-,o::- $L/d
 echo w > $L/d/w; mkdir $L/d/wd; echo z > $L/d/wd/z
+echo q > $L/q; mkdir $L/qd
 `
 
 // aclScript runs on the mount $M as root, and as $U through "as". Each
@@ -42,6 +43,9 @@ echo "== mkdir over a whiteout"; rm -r d/wd; (umask 077; mkdir d/wd); ls -a d/wd
 echo "== sticky directories"; (umask 077; mkdir -m 1777 d/st; mkdir d/st2; chmod 1770 d/st2); stat -c %A d/st d/st2
 echo "== setgid and sticky bits in mkdir's mode"; python3 -c 'import os; os.umask(0o22); os.mkdir("d/st3", 0o3777); os.mkdir("st4", 0o3777)'; stat -c %A d/st3 st4; acl d/st3
 echo "== named group"; setfacl -m g:4242:rw p; acl p
+echo "== remove ACLs that do not exist: lower entries refuse, upper ones succeed (tar --acls does this)"
+setfattr -x system.posix_acl_access q; echo $?; setfattr -x system.posix_acl_default qd; echo $?
+mkdir nd; setfattr -x system.posix_acl_default nd; echo $?; setfattr -x system.posix_acl_access nd; echo $?; setfattr -x user.none nd; echo $?
 echo "== as the user, umask 077"; as "umask 077; echo u > d/byuser; mkdir d/udir; stat -c '%A %u' d/byuser d/udir"
 `
 
@@ -54,7 +58,7 @@ echo "== as the user, umask 077"; as "umask 077; echo u > d/byuser; mkdir d/udir
 func TestPOSIXACL(t *testing.T) {
 	requireMountEnv(t)
 	watchdog(t, 3*time.Minute)
-	for _, tool := range []string{"setfacl", "getfacl", "setpriv"} {
+	for _, tool := range []string{"setfacl", "getfacl", "setfattr", "setpriv"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s (package acl, util-linux; scripts/setup.sh): %v", tool, err)
 		}

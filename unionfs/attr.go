@@ -213,8 +213,14 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if whiteout.IsPrivateXattr(attr) {
 		return syscall.ENODATA
 	}
-	if _, e := n.Getxattr(ctx, attr, nil); e != 0 {
-		return e // nothing to remove: no need to copy up
+	if up, _ := n.state(); !up {
+		// Nothing to remove means no need to copy up. (An upper entry
+		// asks its file system, which answers a missing POSIX ACL
+		// with success, not ENODATA: tar --acls removes default ACLs
+		// it has none of.)
+		if _, e := n.Getxattr(ctx, attr, nil); e != 0 {
+			return e
+		}
 	}
 	if err := n.ensureUpper(ctx); err != nil {
 		return errno(err)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // copySource is a tree for copy tools: hard links (within and across
@@ -92,16 +93,23 @@ rsync -aHAX --delete -n -i "$SRC/" "$1/tree/" | sort
 	}, nil)
 }
 
-// TestClientTar packs a tree with its xattrs into the mount and out again
-// with tar --xattrs, and lists a lower tree as tar sees it.
+// TestClientTar packs a tree with its xattrs and POSIX ACLs (access and
+// default) into the mount and out again with tar --xattrs --acls, and
+// lists a lower tree as tar sees it.
 func TestClientTar(t *testing.T) {
 	requireMountEnv(t)
 	requireTool(t, "tar")
+	requireTool(t, "setfacl")
 	src, lower := copyClientEnv(t)
+	for _, a := range [][]string{{"-m", "u:1000:rw,g:4242:r", "top"}, {"-m", "u:1000:rwx", "d"}, {"-d", "-m", "u:1000:rwx", "xd"}} {
+		if r := runCmd(t, time.Minute, append([]string{"setfacl"}, append(a[:len(a)-1], filepath.Join(src, a[len(a)-1]))...)...); r.code != 0 {
+			t.Fatalf("setfacl %q: %v: %s", a, r.err, r.stderr)
+		}
+	}
 	runClient(t, []string{lower}, func(t *testing.T, mnt string) string {
 		out := filepath.Join(filepath.Dir(mnt), "out")
 		tr := shellStep(t, mnt, []string{"SRC=" + src, "OUT=" + out}, `set -e
-x="--xattrs --xattrs-include=user.*"
+x="--xattrs --xattrs-include=user.* --acls"
 mkdir "$1/in" "$OUT"
 tar $x -cf - -C "$SRC" . | tar $x -xpf - -C "$1/in"
 tar $x -cf - -C "$1/in" . | tar $x -xpf - -C "$OUT"

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,31 +57,13 @@ echo "== as the user, umask 077"; as "umask 077; echo u > d/byuser; mkdir d/udir
 func TestPOSIXACL(t *testing.T) {
 	requireMountEnv(t)
 	watchdog(t, 3*time.Minute)
-	for _, tool := range []string{"setfacl", "getfacl", "setfattr", "setpriv"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (package acl, util-linux; scripts/setup.sh): %v", tool, err)
-		}
-	}
-	if subjectIsFuseOverlayfs() {
-		t.Skip("fuse-overlayfs does not apply default ACLs to new entries")
-	}
-	u, err := user.Lookup(rootlessUser)
-	if err != nil {
-		t.Skipf("needs the user %s (scripts/setup.sh): %v", rootlessUser, err)
-	}
+	u := requireACLTools(t, "setfattr", "setpriv")
 	env := []string{"PATH=" + os.Getenv("PATH"), "U=" + u.Uid}
 
 	// view mounts a fresh union with mount and returns the script's
 	// output, then the upper layer's ACLs.
 	view := func(t *testing.T, mount func(lowers []string, upper, work, mnt string), unmount func(mnt string)) string {
-		root := t.TempDir()
-		for _, d := range []string{filepath.Dir(root), root} { // the user must reach the mount
-			if err := os.Chmod(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		lower, upper, work, mnt := filepath.Join(root, "lower"), filepath.Join(root, "upper"), filepath.Join(root, "work"), filepath.Join(root, "mnt")
-		mustMkdirAll(t, lower, upper, work, mnt)
+		lower, upper, work, mnt := userReachableDirs(t)
 		if r := runCmdEnv(t, time.Minute, append(env, "L="+lower), "sh", "-c", aclLowerScript); r.code != 0 {
 			t.Fatalf("make the lower layer: %v: %s", r.err, r.stderr)
 		}
@@ -164,18 +145,7 @@ func TestPOSIXACLRootless(t *testing.T) {
 	requireFUSE(t)
 	requireOverlay(t)
 	watchdog(t, 2*time.Minute)
-	for _, tool := range []string{"setfacl", "getfacl", "runuser", "unshare"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (package acl, util-linux; scripts/setup.sh): %v", tool, err)
-		}
-	}
-	if subjectIsFuseOverlayfs() {
-		t.Skip("fuse-overlayfs does not apply default ACLs to new entries")
-	}
-	u, err := user.Lookup(rootlessUser)
-	if err != nil {
-		t.Skipf("needs the user %s (scripts/setup.sh): %v", rootlessUser, err)
-	}
+	u := requireACLTools(t, "runuser", "unshare")
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	t.Setenv("LAMINA_UNIONMOUNT_DRIVER", "fuse")
@@ -214,4 +184,24 @@ func TestPOSIXACLRootless(t *testing.T) {
 	if got != want {
 		t.Errorf("rootless ACLs through the union:\n%s\nkernel overlayfs:\n%s", got, want)
 	}
+}
+
+// requireACLTools skips t unless setfacl, getfacl and the other tools are
+// installed, the subject applies default ACLs, and the unprivileged user
+// exists, whom it returns.
+func requireACLTools(t *testing.T, tools ...string) *user.User {
+	t.Helper()
+	for _, tool := range append([]string{"setfacl", "getfacl"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (packages acl, attr, util-linux; scripts/setup.sh): %v", tool, err)
+		}
+	}
+	if subjectIsFuseOverlayfs() {
+		t.Skip("fuse-overlayfs does not apply default ACLs to new entries")
+	}
+	u, err := user.Lookup(rootlessUser)
+	if err != nil {
+		t.Skipf("needs the user %s (scripts/setup.sh): %v", rootlessUser, err)
+	}
+	return u
 }

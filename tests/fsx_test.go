@@ -46,7 +46,7 @@ func TestFSX(t *testing.T) {
 				t.Fatal(err)
 			}
 			mount(lower, upper, work, mnt)
-			x := &fsx{t: t, r: r, path: filepath.Join(mnt, "f"), model: model, ro: -1}
+			x := &fsx{r: r, path: filepath.Join(mnt, "f"), model: model, ro: -1}
 			if earlyRO {
 				var err error
 				if x.ro, err = unix.Open(x.path, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
@@ -87,7 +87,6 @@ func TestFSX(t *testing.T) {
 // fsx holds the exerciser's state: the file, a read-write descriptor on
 // it (-1 between a close and a reopen), and the model of its bytes.
 type fsx struct {
-	t     *testing.T
 	r     *rand.Rand
 	path  string
 	fd    int

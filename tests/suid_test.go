@@ -51,14 +51,7 @@ func TestUnprivilegedWriteDropsSetuid(t *testing.T) {
 	// modes runs the script as the unprivileged user in a fresh union
 	// mounted by mount, and returns the files' modes afterwards.
 	modes := func(t *testing.T, mount func(lowers []string, upper, work, mnt string), unmount func(mnt string)) string {
-		root := t.TempDir()
-		for _, d := range []string{filepath.Dir(root), root} { // the user must reach the mount
-			if err := os.Chmod(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		lower, upper, work, mnt := filepath.Join(root, "lower"), filepath.Join(root, "upper"), filepath.Join(root, "work"), filepath.Join(root, "mnt")
-		mustMkdirAll(t, lower, upper, work, mnt)
+		lower, upper, work, mnt := userReachableDirs(t)
 		for _, f := range files {
 			p := filepath.Join(lower, f.name)
 			if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); err != nil {
@@ -105,4 +98,20 @@ func TestUnprivilegedWriteDropsSetuid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// userReachableDirs makes lower, upper, work and mount directories in a
+// fresh directory that other users may reach (the test's temporary
+// directories are 0700).
+func userReachableDirs(t *testing.T) (lower, upper, work, mnt string) {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{filepath.Dir(root), root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lower, upper, work, mnt = filepath.Join(root, "lower"), filepath.Join(root, "upper"), filepath.Join(root, "work"), filepath.Join(root, "mnt")
+	mustMkdirAll(t, lower, upper, work, mnt)
+	return lower, upper, work, mnt
 }

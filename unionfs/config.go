@@ -151,6 +151,15 @@ func WithFsName(name string) Option { return func(o *options) { o.fsName = name 
 // mounter may grant that (default true; root always may).
 func WithAllowOther(allow bool) Option { return func(o *options) { o.allowOther = allow } }
 
+// WithACL turns POSIX ACLs on or off (default on). On, the kernel enforces
+// the ACLs that files carry in system.posix_acl_access, and new entries
+// inherit their directory's default ACL, which then overrides the umask,
+// as on kernel overlayfs. Off, as fuse-overlayfs's noacl: permissions come
+// from the mode bits alone; the kernel passes ACL xattrs through as opaque
+// values on a mount made in the initial user namespace, and refuses them
+// (EOPNOTSUPP) on one made in another.
+func WithACL(on bool) Option { return func(o *options) { o.acl = on } }
+
 // Errors of configuration. Callers match them with errors.Is; the returned
 // error names the offending path.
 var (
@@ -176,12 +185,3 @@ type LayerError struct {
 
 func (e *LayerError) Error() string { return fmt.Sprintf("%s %s: %v", e.Role, e.Path, e.Err) }
 func (e *LayerError) Unwrap() error { return e.Err }
-
-// WithACL turns POSIX ACLs on or off (default on). On, the kernel enforces
-// the ACLs that files carry in system.posix_acl_access, and new entries
-// inherit their directory's default ACL, which then overrides the umask,
-// as on kernel overlayfs. Off, as fuse-overlayfs's noacl: permissions come
-// from the mode bits alone; the kernel passes ACL xattrs through as opaque
-// values on a mount made in the initial user namespace, and refuses them
-// (EOPNOTSUPP) on one made in another.
-func WithACL(on bool) Option { return func(o *options) { o.acl = on } }

@@ -21,8 +21,8 @@ type umasker struct {
 
 func newUmasker(fs fuse.RawFileSystem) *umasker { return &umasker{RawFileSystem: fs} }
 
-// mask returns mode with umask applied, unless the directory dir has a
-// default ACL.
+// mask returns mode with umask applied, unless the directory the request
+// h is for (the new entry's parent) has a default ACL.
 func (m *umasker) mask(cancel <-chan struct{}, h *fuse.InHeader, mode, umask uint32) uint32 {
 	if mode&umask&07777 == 0 {
 		return mode // nothing to mask: no need to look

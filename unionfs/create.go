@@ -87,10 +87,7 @@ var _ = (fs.NodeCreater)((*node)(nil))
 
 // Create makes and opens a regular file.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	oflags := int(flags)&^(unix.O_APPEND|unix.O_DIRECT|unix.O_NOCTTY) | unix.O_CREAT | unix.O_EXCL | unix.O_CLOEXEC | unix.O_NOFOLLOW
-	if n.u.passthroughWanted() {
-		oflags = oflags&^unix.O_ACCMODE | unix.O_RDWR
-	}
+	oflags := n.u.createFlags(flags, unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW)
 	in, fd, err := n.makeEntry(ctx, name, mode&07777|unix.S_IFREG, out, func(p string, m uint32) (int, error) {
 		return unix.Open(p, oflags, m&07777)
 	})
@@ -99,6 +96,18 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	ch := in.Operations().(*node)
 	return in, n.u.newFile(ch, fd, true, n.u.passthroughWanted()), fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// createFlags are the flags to open a file the caller creates with: the
+// caller's, without those the kernel applies itself (O_APPEND: it places
+// appends; O_DIRECT; O_NOCTTY), plus add, and read-write when passthrough
+// is wanted (see "Passthrough" in the package doc).
+func (u *Union) createFlags(flags uint32, add int) int {
+	oflags := int(flags)&^(unix.O_APPEND|unix.O_DIRECT|unix.O_NOCTTY) | add
+	if u.passthroughWanted() {
+		oflags = oflags&^unix.O_ACCMODE | unix.O_RDWR
+	}
+	return oflags
 }
 
 var _ = (fs.NodeMkdirer)((*node)(nil))

@@ -33,11 +33,7 @@ func (n *node) tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	}
 	dirRel := n.rel()
 	dir := n.u.upperPath(dirRel)
-	oflags := int(flags)&^(unix.O_APPEND|unix.O_DIRECT|unix.O_NOCTTY|unix.O_CREAT) | unix.O_TMPFILE | unix.O_CLOEXEC
-	pass := n.u.passthroughWanted()
-	if pass {
-		oflags = oflags&^unix.O_ACCMODE | unix.O_RDWR // see "Passthrough" in the package doc
-	}
+	oflags := n.u.createFlags(flags&^unix.O_CREAT, unix.O_TMPFILE|unix.O_CLOEXEC)
 	fd, err := unix.Open(dir, oflags, mode&07777)
 	if err != nil {
 		return nil, nil, err
@@ -65,5 +61,5 @@ func (n *node) tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	ch.mu.Lock()
 	ch.keepGone(e, held) // a new upper file: no links left
 	ch.mu.Unlock()
-	return in, n.u.newFile(ch, fd, true, pass), nil
+	return in, n.u.newFile(ch, fd, true, n.u.passthroughWanted()), nil
 }

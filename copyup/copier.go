@@ -2,10 +2,12 @@ package copyup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,10 +19,11 @@ const workName = "work"
 // It is safe for concurrent use: its settings are immutable after New, and
 // what it learns (refused copy methods) is kept in concurrent maps.
 type Copier struct {
-	work       string    // <workdir>/work; immutable
-	tempPrefix string    // "<work>/#lamina-<pid>-", the temp names' start; immutable
-	opts       options   // immutable
-	refused    *refusals // copy methods refused per source filesystem; internally synchronised
+	work       string      // <workdir>/work; immutable
+	tempPrefix string      // "<work>/#lamina-<pid>-", the temp names' start; immutable
+	opts       options     // immutable
+	refused    *refusals   // copy methods refused per source filesystem; internally synchronised
+	noTmpfile  atomic.Bool // regular files are staged under a name: no /proc/self/fd, or O_TMPFILE refused
 }
 
 // New prepares a copier that stages files in <workdir>/work, which must
@@ -40,7 +43,10 @@ func New(workdir string, opts ...Option) (*Copier, error) {
 		return nil, fmt.Errorf("open work dir %s: %w", work, unix.ENOTDIR)
 	}
 	tempPrefix := filepath.Join(work, "#lamina-"+strconv.Itoa(os.Getpid())+"-")
-	return &Copier{work: work, tempPrefix: tempPrefix, opts: o, refused: new(refusals)}, nil
+	c := &Copier{work: work, tempPrefix: tempPrefix, opts: o, refused: new(refusals)}
+	// An O_TMPFILE is named through /proc/self/fd (see linkTmpfile).
+	c.noTmpfile.Store(unix.Access(procSelfFD, unix.X_OK) != nil)
+	return c, nil
 }
 
 // Copy copies the entry at src (absolute path, not followed if symlink) to
@@ -60,7 +66,7 @@ func (c *Copier) Copy(ctx context.Context, src, dst string, st *unix.Stat_t, ext
 	return nil
 }
 
-func (c *Copier) copy(ctx context.Context, src, dst string, st *unix.Stat_t, extra map[string][]byte) (err error) {
+func (c *Copier) copy(ctx context.Context, src, dst string, st *unix.Stat_t, extra map[string][]byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -82,7 +88,19 @@ func (c *Copier) copy(ctx context.Context, src, dst string, st *unix.Stat_t, ext
 		}
 	}
 
-	s, err := c.stage(ctx, src, st)
+	err := c.copyOnce(ctx, src, dst, st, extra, true)
+	if errors.Is(err, errLinkTmpfile) {
+		// Something refused to name the unnamed copy (a hard link
+		// protection, an odd /proc): copy again under a name.
+		err = c.copyOnce(ctx, src, dst, st, extra, false)
+	}
+	return err
+}
+
+// copyOnce stages, completes and publishes one copy; anon allows an
+// O_TMPFILE for a regular file.
+func (c *Copier) copyOnce(ctx context.Context, src, dst string, st *unix.Stat_t, extra map[string][]byte, anon bool) (err error) {
+	s, err := c.stage(ctx, src, st, anon)
 	if err != nil {
 		return err
 	}
@@ -99,13 +117,18 @@ func (c *Copier) copy(ctx context.Context, src, dst string, st *unix.Stat_t, ext
 			return err
 		}
 	}
-	if err := s.close(); err != nil {
-		return err
+	if !s.anon { // an unnamed file is linked through its fd
+		if err := s.close(); err != nil {
+			return err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return publish(s, dst, st.Mode&07777)
+	if err := publish(s, dst, st.Mode&07777); err != nil {
+		return err
+	}
+	return s.close()
 }
 
 func existsError(dst string, cause error) error {

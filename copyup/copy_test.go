@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -250,26 +251,87 @@ func TestCopyExists(t *testing.T) {
 }
 
 // TestPublishNoReplace covers the race the early check in Copy cannot: dst
-// appearing while the copy is staged.
+// appearing while the copy is staged, named or unnamed.
 func TestPublishNoReplace(t *testing.T) {
-	ctx := testCtx(t, 30*time.Second)
-	l := newLayout(t)
-	c := l.copier(t)
-	src, dst := filepath.Join(l.lower, "x"), filepath.Join(l.upper, "x")
-	writeAt(t, src, 0, []byte("new"))
-	st := lstat(t, src)
-	s, err := c.stage(ctx, src, &st)
-	mustNoErr(t, err)
-	mustNoErr(t, s.close())
-	writeAt(t, dst, 0, []byte("old"))
-	if err := publish(s, dst, 0o644); !isExist(err) {
-		t.Fatalf("publish = %v, want ErrExists", err)
+	for _, tt := range []struct {
+		name string
+		anon bool
+	}{{"named", false}, {"unnamed", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			l := newLayout(t)
+			c := l.copier(t)
+			src, dst := filepath.Join(l.lower, "x"), filepath.Join(l.upper, "x")
+			writeAt(t, src, 0, []byte("new"))
+			st := lstat(t, src)
+			s, err := c.stage(ctx, src, &st, tt.anon)
+			mustNoErr(t, err)
+			if s.anon != tt.anon {
+				t.Fatalf("staged unnamed = %v, want %v", s.anon, tt.anon)
+			}
+			if !s.anon {
+				mustNoErr(t, s.close())
+			}
+			writeAt(t, dst, 0, []byte("old"))
+			if err := publish(s, dst, 0o644); !isExist(err) {
+				t.Fatalf("publish = %v, want ErrExists", err)
+			}
+			if b, _ := os.ReadFile(dst); string(b) != "old" {
+				t.Errorf("destination = %q, want it untouched", b)
+			}
+			s.discard()
+			l.assertWorkEmpty(t)
+		})
 	}
-	if b, _ := os.ReadFile(dst); string(b) != "old" {
-		t.Errorf("destination = %q, want it untouched", b)
+}
+
+// TestCopyStaging copies a regular file through each way of staging it: an
+// unnamed O_TMPFILE (the default), a name in the work directory (when
+// O_TMPFILE is refused), and an unnamed file whose linking fails, which is
+// copied again under a name. Each gives the same copy, one link, and an
+// empty work directory.
+func TestCopyStaging(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name       string
+		noTmpfile  bool
+		refuseLink bool
+	}{
+		{name: "unnamed"},
+		{name: "named", noTmpfile: true},
+		{name: "unnamed, link refused", refuseLink: true},
 	}
-	s.discard()
-	l.assertWorkEmpty(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testCtx(t, 30*time.Second)
+			l := newLayout(t)
+			src, dst := filepath.Join(l.lower, "f"), filepath.Join(l.upper, "f")
+			writeAt(t, src, 0, pattern(70000, 5))
+			setMeta(t, src, 0o4751, map[string]string{"user.a": "1", "trusted.b": "2"})
+			c := l.copier(t)
+			c.noTmpfile.Store(tt.noTmpfile)
+			links := 0
+			if tt.refuseLink {
+				restore := linkat
+				linkat = func(int, string, int, string, int) error { links++; return unix.EPERM }
+				t.Cleanup(func() { linkat = restore })
+			}
+			mustNoErr(t, c.Copy(ctx, src, dst, nil, map[string][]byte{"user.extra": []byte("x")}))
+			assertSameContent(t, src, dst)
+			s, d := lstat(t, src), lstat(t, dst)
+			if d.Mode != s.Mode || d.Uid != s.Uid || d.Gid != s.Gid || d.Mtim != s.Mtim || d.Nlink != 1 {
+				t.Errorf("copy: mode %#o uid %d gid %d mtime %v nlink %d; want %#o %d %d %v 1", d.Mode, d.Uid, d.Gid, d.Mtim, d.Nlink, s.Mode, s.Uid, s.Gid, s.Mtim)
+			}
+			want := map[string]string{"user.a": "1", "trusted.b": "2", "user.extra": "x"}
+			if got := xattrs(t, dst); !maps.Equal(got, want) {
+				t.Errorf("copy's xattrs = %q, want %q", got, want)
+			}
+			if tt.refuseLink && links != 1 {
+				t.Errorf("%d links of an unnamed copy tried, want 1", links)
+			}
+			l.assertWorkEmpty(t)
+		})
+	}
 }
 
 func TestCopyCancel(t *testing.T) {

@@ -49,7 +49,7 @@ func TestCrashDuringCopy(t *testing.T) {
 		waitErr := make(chan error, 1)
 		go func() { waitErr <- cmd.Wait() }()
 
-		exited, childErr := waitForTempData(t, l, waitErr)
+		exited, childErr := waitForTempData(t, l, cmd.Process.Pid, waitErr)
 		if !exited && delay == noKill {
 			childErr, exited = <-waitErr, true
 		}
@@ -84,18 +84,26 @@ func TestCrashDuringCopy(t *testing.T) {
 	}
 }
 
-// waitForTempData polls the work directory until a temp file holds data, or
-// the child exits (true, with its error).
-func waitForTempData(t *testing.T, l layout, waitErr <-chan error) (exited bool, err error) {
+// waitForTempData polls the child's open files until one in the work
+// directory (named, or an unnamed O_TMPFILE) holds data, or the child exits
+// (true, with its error).
+func waitForTempData(t *testing.T, l layout, pid int, waitErr <-chan error) (exited bool, err error) {
 	t.Helper()
+	fds := fmt.Sprintf("/proc/%d/fd", pid)
 	for {
 		select {
 		case err := <-waitErr:
 			return true, err
 		case <-time.After(time.Millisecond):
 		}
-		for _, name := range l.workEntries(t) {
-			if fi, err := os.Lstat(filepath.Join(l.work(), name)); err == nil && fi.Size() > 0 {
+		ents, _ := os.ReadDir(fds) // gone once the child exits
+		for _, e := range ents {
+			p := filepath.Join(fds, e.Name())
+			target, err := os.Readlink(p)
+			if err != nil || !strings.HasPrefix(target, l.work()+"/") {
+				continue
+			}
+			if fi, err := os.Stat(p); err == nil && fi.Size() > 0 {
 				return false, nil
 			}
 		}

@@ -21,16 +21,23 @@
 //     its name does not.
 //   - work directory: <workdir>/work, a private directory on the same
 //     filesystem as the upper layer. copyup owns it entirely.
-//   - temp entry (staged entry): the copy while it is being built, a name
-//     inside the work directory.
-//   - publish: the rename that moves the finished temp entry to the
-//     destination.
+//   - temp entry (staged entry): the copy while it is being built: for a
+//     regular file an unnamed file made in the work directory (O_TMPFILE),
+//     for the other types (or where O_TMPFILE is refused) a name inside it.
+//   - publish: the link(2) of the unnamed file, or the rename of the named
+//     entry, that gives the finished temp entry the destination's name.
 //
 // # What is written to disk
 //
 // copyup writes only inside the work directory and at the destination.
 // [Clean] creates <workdir>/work with mode 0700 when it is missing. Each copy
-// in progress owns one temp entry there, named "#lamina-<pid>-<seq>": <pid>
+// in progress owns one temp entry there. A regular file is an O_TMPFILE made
+// in the work directory, as kernel overlayfs stages its copy-ups: it has no
+// name until it is published, so no reader of any directory sees it and
+// nothing is left to clean when the copy dies. If the filesystem refuses
+// O_TMPFILE (EOPNOTSUPP; EISDIR from a kernel without it), or /proc/self/fd
+// is not there to link it through, the Copier stops asking and, like every
+// other type, the temp entry gets a name, "#lamina-<pid>-<seq>": <pid>
 // is the decimal process id and <seq> a decimal counter unique within the
 // process. The name is created with O_EXCL (or mkdir, mknod, symlink, which
 // fail on an existing name); on EEXIST the next counter value is tried. The
@@ -58,8 +65,13 @@
 //  5. atime and mtime with nanoseconds (utimensat, last, because the steps
 //     before may touch them);
 //  6. unless [NoSync] is given, fsync of a regular file or directory;
-//  7. rename to the destination with RENAME_NOREPLACE, after which the temp
-//     name no longer exists.
+//  7. publish: an unnamed file is linked to the destination with linkat(2)
+//     of its /proc/self/fd entry, following it (AT_EMPTY_PATH would need
+//     CAP_DAC_READ_SEARCH), which fails on an existing name; a named entry
+//     is renamed there with RENAME_NOREPLACE, after which the temp name no
+//     longer exists. If the link fails for another reason (the kernel's
+//     hard link protection, an odd /proc), the copy is made again under a
+//     name.
 //
 // No marker, journal or metadata file of copyup's own is ever written. The
 // "origin" marker a union may want on the copy is its own xattr, passed as an
@@ -67,17 +79,20 @@
 //
 // # Crash safety
 //
-// The destination name is only ever created by one rename(2) of a temp entry
-// that is already complete: data, size, owner, mode, xattrs and times are all
-// in place before the rename. rename is atomic with respect to every other
-// process and to the death of this one: after a kill -9 at any instruction,
-// the destination either does not exist or names the complete copy. What a
-// crash can leave is a temp entry in the work directory, which no reader of
-// the union ever looks at and which [Clean] removes at the next mount.
+// The destination name is only ever created by one link(2) or rename(2) of a
+// temp entry that is already complete: data, size, owner, mode, xattrs and
+// times are all in place before it. Both are atomic with respect to every
+// other process and to the death of this one: after a kill -9 at any
+// instruction, the destination either does not exist or names the complete
+// copy. An unnamed temp file dies with the process (the kernel frees it with
+// its last descriptor; after a power loss the filesystem's orphan handling
+// does). What a crash can leave is a named temp entry in the work directory,
+// which no reader of the union ever looks at and which [Clean] removes at
+// the next mount.
 //
-// Against power loss the argument needs the data on disk before the rename
-// is: so a regular file is fsynced before the rename (fsync also makes its
-// metadata and xattrs durable), and so is a directory. Symlinks, fifos,
+// Against power loss the argument needs the data on disk before the name
+// is: so a regular file is fsynced before it is published (fsync also makes
+// its metadata and xattrs durable), and so is a directory. Symlinks, fifos,
 // sockets and devices cannot be opened for fsync without side effects; their
 // whole content is inode metadata, which the journaling filesystems that can
 // hold an upper layer (ext4, xfs, btrfs) commit in order, so the rename
@@ -85,12 +100,13 @@
 // kill -9 argument still holds (the page cache belongs to the kernel, not to
 // the process), but after a power loss a published file may be missing data.
 //
-// The rename itself is not fsynced (the destination's parent directory is not
-// fsynced), as in kernel overlayfs: after a power loss the copy-up may be
-// undone, and the lower entry shows through again, never a torn copy. A
-// caller that needs the copy-up durable fsyncs the destination's parent.
+// The link or rename itself is not fsynced (the destination's parent
+// directory is not fsynced), as in kernel overlayfs: after a power loss the
+// copy-up may be undone, and the lower entry shows through again, never a
+// torn copy. A caller that needs the copy-up durable fsyncs the
+// destination's parent.
 //
-// If the filesystem does not support RENAME_NOREPLACE (EINVAL), a
+// If the filesystem does not support RENAME_NOREPLACE (EINVAL), a named
 // non-directory is published with link(2), which also fails on an existing
 // name, and the temp name is then unlinked; a crash between the two leaves
 // a second name in the work directory that [Clean] removes.
@@ -156,11 +172,12 @@
 // # Concurrency
 //
 // A Copier's settings are immutable after [New]; what it learns (the copy
-// methods a source filesystem refused) is kept in sync.Maps. It may be used
-// by any number of goroutines at once for different destinations: temp
-// names come from a process-wide atomic counter. Two copies to the same destination at once
-// are the caller's bug; RENAME_NOREPLACE makes the second one fail with
-// [ErrExists] instead of replacing the first. [Clean] must not run while
+// methods a source filesystem refused, whether the work directory takes
+// O_TMPFILE) is kept in sync.Maps and an atomic flag. It may be used by any
+// number of goroutines at once for different destinations: temp names come
+// from a process-wide atomic counter. Two copies to the same destination at
+// once are the caller's bug; linkat and RENAME_NOREPLACE make the second one
+// fail with [ErrExists] instead of replacing the first. [Clean] must not run while
 // copies are in progress (it is meant for mount time).
 //
 // # Invariants

@@ -19,21 +19,24 @@ var tempSeq atomic.Uint64
 // entry of an earlier process with the same pid).
 const maxTempTries = 1000
 
-// staged is a temp entry in the work directory.
+// staged is a temp entry in the work directory: a name there, or, for a
+// regular file, an unnamed O_TMPFILE.
 type staged struct {
-	path string
+	path string // the temp name; for an unnamed file, the work directory
 	typ  uint32 // S_IFMT bits of the entry
 	fd   int    // the open regular file; -1 for other types or once closed
+	anon bool   // an O_TMPFILE: no name until publish links it
 }
 
 // stage creates the temp entry for src with its content (data, target or
-// rdev) but none of its metadata.
-func (c *Copier) stage(ctx context.Context, src string, st *unix.Stat_t) (*staged, error) {
+// rdev) but none of its metadata. A regular file is an O_TMPFILE if anon
+// and the work directory takes them.
+func (c *Copier) stage(ctx context.Context, src string, st *unix.Stat_t, anon bool) (*staged, error) {
 	s := &staged{typ: st.Mode & unix.S_IFMT, fd: -1}
 	var create func(path string) error
 	switch s.typ {
 	case unix.S_IFREG:
-		return c.stageFile(ctx, src, st)
+		return c.stageFile(ctx, src, st, anon)
 	case unix.S_IFDIR:
 		create = func(p string) error { return unix.Mkdir(p, 0o700) }
 	case unix.S_IFLNK:
@@ -58,7 +61,7 @@ func (c *Copier) stage(ctx context.Context, src string, st *unix.Stat_t) (*stage
 // stageFile creates a temp regular file holding src's data. It works on
 // raw fds: an *os.File costs an fcntl per open to learn whether the fd is
 // non-blocking.
-func (c *Copier) stageFile(ctx context.Context, src string, st *unix.Stat_t) (*staged, error) {
+func (c *Copier) stageFile(ctx context.Context, src string, st *unix.Stat_t, anon bool) (*staged, error) {
 	in, err := openSource(src)
 	if err != nil {
 		return nil, err
@@ -72,12 +75,7 @@ func (c *Copier) stageFile(ctx context.Context, src string, st *unix.Stat_t) (*s
 		return nil, fmt.Errorf("open source %s: not a regular file any more", src)
 	}
 
-	s := &staged{typ: unix.S_IFREG, fd: -1}
-	s.path, err = c.createTemp(func(p string) error {
-		var err error
-		s.fd, err = openFd(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, 0o600)
-		return err
-	})
+	s, err := c.createFile(anon)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +117,36 @@ func openFd(path string, flags int, mode uint32) (int, error) {
 		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	return fd, nil
+}
+
+// createFile creates the empty temp regular file, 0600: an O_TMPFILE in
+// the work directory if anon and its filesystem takes them (a refusal is
+// remembered), else a new name there.
+func (c *Copier) createFile(anon bool) (*staged, error) {
+	s := &staged{typ: unix.S_IFREG, fd: -1}
+	if anon && !c.noTmpfile.Load() {
+		fd, err := openFd(c.work, unix.O_RDWR|unix.O_TMPFILE, 0o600)
+		if err == nil {
+			s.path, s.fd, s.anon = c.work, fd, true
+			return s, nil
+		}
+		// EOPNOTSUPP: the filesystem has no O_TMPFILE; EISDIR: the
+		// kernel does not know the flag.
+		if !isErrno(err, unix.EOPNOTSUPP, unix.EISDIR) {
+			return nil, fmt.Errorf("create temp in %s: %w", c.work, err)
+		}
+		c.noTmpfile.Store(true)
+	}
+	var err error
+	s.path, err = c.createTemp(func(p string) error {
+		var err error
+		s.fd, err = openFd(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // createTemp calls create with fresh temp paths until one does not exist.
@@ -171,9 +199,12 @@ func (s *staged) close() error {
 }
 
 // discard closes and removes the temp entry, best effort: whatever is left
-// is removed by the next Clean.
+// is removed by the next Clean. An unnamed file goes with its last fd.
 func (s *staged) discard() {
 	_ = s.close()
+	if s.anon {
+		return
+	}
 	if s.typ == unix.S_IFDIR {
 		_ = unix.Rmdir(s.path)
 	} else {

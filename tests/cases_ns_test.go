@@ -122,6 +122,27 @@ func namespaceCases() []diffCase {
 			doRename("dir1/sub", "dir2/sub"), doStat("lowerdir_mv"), doStat("moved"),
 			doMkdir("emptyish", 0o755),
 		}},
+		{name: "rename_lower_dir_redirect", redirectDir: "on", ops: []op{
+			// A lower-only directory, and back over its whiteout.
+			doRename("lowerdir_mv", "moved"), doReaddir("moved"), doRead("moved/f"), doStat("lowerdir_mv"),
+			doAppend("moved/f", "more\n"), doRename("moved", "lowerdir_mv"), doRead("lowerdir_mv/f"),
+			// A directory merged from three layers, with a whiteout above.
+			doRename("dir1", "dir1b"), doReaddir("dir1b"), doRead("dir1b/z"), doStat("dir1b/x"), doStat("dir1"),
+			doUnlink("dir1b/y"), doCreate("dir1b/new", "new\n"), doReaddir("dir1b"),
+			// Nested: out of a renamed directory into another parent.
+			doRename("dir1b/sub", "dir2/sub"), doReaddir("dir2/sub"), doRead("dir2/sub/deep"), doReaddir("dir1b"),
+			doUnlink("dir2/sub/deep"), doRmdir("dir2/sub"), doStat("dir2/sub"),
+			doRename("dir1b", "dir1"), doReaddir("dir1"),
+			// Opaque in the middle layer: what it hides stays hidden.
+			doRename("opq_wh", "opq2"), doReaddir("opq2"),
+			// Onto names the lower layers fill below a whiteout: they stay hidden.
+			doRename("xdir", "wh_dev_dir"), doReaddir("wh_dev_dir"), doListxattr("wh_dev_dir"),
+			doRename("owned_dir", "wh_dir_target"), doReaddir("wh_dir_target"), doStat("wh_dir_target/f"),
+			// Onto an empty upper directory, and a full lower one.
+			doMkdir("emptydst", 0o755), doRename("dir2", "emptydst"), doReaddir("emptydst"), doRead("emptydst/m"),
+			doRename("emptydst", "nonempty"), doRename("sticky", "emptydst/sticky"), doStat("emptydst/sticky"),
+			doReaddir("."),
+		}},
 		{name: "rename_upper_dir", ops: []op{
 			doMkdir("newd", 0o755), doCreate("newd/f", "f\n"), doRename("newd", "newd2"),
 			doReaddir("newd2"), doRead("newd2/f"), doStat("newd"),

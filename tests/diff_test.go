@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,9 @@ type diffCase struct {
 	// notWithPassthrough says why the case cannot hold when lamina passes
 	// files through (a documented limit); it then runs without.
 	notWithPassthrough string
+	// redirectDir, if set, is the redirect_dir= both mounts get ("off"
+	// otherwise, which the subject has by default).
+	redirectDir string
 }
 
 // caseEnv is where a case's subject mount lives.
@@ -82,7 +86,11 @@ func runDiffCase(t *testing.T, c diffCase, subjectOpts ...string) {
 	if stack == nil {
 		stack = stdStack()
 	}
-	root, k, s, sLowers := mountPair(t, stack, subjectOpts...)
+	redirect := cmp.Or(c.redirectDir, "off")
+	if c.redirectDir != "" {
+		subjectOpts = append(subjectOpts, "redirect_dir="+c.redirectDir)
+	}
+	root, k, s, sLowers := mountPair(t, stack, redirect, subjectOpts...)
 
 	for i, o := range c.ops {
 		kr := o.fn(k + "/mnt")
@@ -111,13 +119,33 @@ func runDiffCase(t *testing.T, c diffCase, subjectOpts ...string) {
 		t.Logf("subject upper after unmount:\n%s", strings.Join(listRaw(s+"/upper"), "\n"))
 	}
 	checkUpperWithKernel(t, root, stack, s+"/upper", sSnap)
+	if c.redirectDir != "" {
+		checkKernelUpperWithSubject(t, root, stack, k+"/upper", kSnap)
+	}
+}
+
+// checkKernelUpperWithSubject mounts the subject read-only over the
+// oracle's upper directory (as the top lower layer) and the oracle's
+// lowers, and compares that view with the oracle's own: the subject must
+// follow the redirects the kernel wrote.
+func checkKernelUpperWithSubject(t *testing.T, root string, stack []layer, upper string, want snapshot) {
+	t.Helper()
+	lowers := buildOracleStack(t, root, "ku-lower", stack)
+	mnt := filepath.Join(root, "kernel-upper-check")
+	mustMkdirAll(t, mnt)
+	mountSubject(t, append([]string{upper}, lowers...), "", "", mnt)
+	got := takeSnapshot(mnt)
+	unmountSubject(t, mnt)
+	if d := diffSnapshots("kernel", want, "subject-over-kernel-upper", got); len(d) > 0 {
+		t.Errorf("the subject reads the kernel's upper differently (%d paths):\n%s", len(d), strings.Join(d, "\n"))
+	}
 }
 
 // mountPair builds stack twice under a fresh temporary root, mounts the
-// oracle on ROOT/k/mnt and the subject (with subjectOpts; empty ones are
-// dropped) on ROOT/s/mnt, and returns the root, the two base directories
+// oracle (with redirect_dir=redirect) on ROOT/k/mnt and the subject (with
+// subjectOpts; empty ones are dropped) on ROOT/s/mnt, and returns the root, the two base directories
 // and the subject's lowers.
-func mountPair(t *testing.T, stack []layer, subjectOpts ...string) (root, k, s string, sLowers []string) {
+func mountPair(t *testing.T, stack []layer, redirect string, subjectOpts ...string) (root, k, s string, sLowers []string) {
 	t.Helper()
 	root = t.TempDir()
 	k = filepath.Join(root, "k")
@@ -126,7 +154,7 @@ func mountPair(t *testing.T, stack []layer, subjectOpts ...string) (root, k, s s
 	kLowers := buildOracleStack(t, root, "k-lower", stack)
 	sLowers = buildStack(t, root, "s-lower", stack)
 
-	mountKernel(t, kLowers, k+"/upper", k+"/work", k+"/mnt")
+	mountKernelRedirect(t, kLowers, k+"/upper", k+"/work", k+"/mnt", redirect)
 	var extra []string
 	for _, o := range subjectOpts {
 		if o != "" {

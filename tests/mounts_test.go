@@ -68,19 +68,26 @@ func cleanupMount(t *testing.T, mnt string) {
 }
 
 // overlayOpts spells the oracle's mount options. The features that change
-// semantics are pinned off, whatever the kernel's defaults.
-func overlayOpts(lowers []string, upper, work string) string {
+// semantics are pinned off, whatever the kernel's defaults, except
+// redirect_dir, which is redirect ("off": none made, those found followed).
+func overlayOpts(lowers []string, upper, work, redirect string) string {
 	opts := "lowerdir=" + strings.Join(lowers, ":")
 	if upper != "" {
 		opts += ",upperdir=" + upper + ",workdir=" + work
 	}
-	return opts + ",redirect_dir=off,index=off,metacopy=off"
+	return opts + ",redirect_dir=" + redirect + ",index=off,metacopy=off"
 }
 
 // mountKernel mounts kernel overlayfs (the oracle) on mnt.
 func mountKernel(t *testing.T, lowers []string, upper, work, mnt string) {
 	t.Helper()
-	opts := overlayOpts(lowers, upper, work)
+	mountKernelRedirect(t, lowers, upper, work, mnt, "off")
+}
+
+// mountKernelRedirect is mountKernel with redirect_dir=redirect.
+func mountKernelRedirect(t *testing.T, lowers []string, upper, work, mnt, redirect string) {
+	t.Helper()
+	opts := overlayOpts(lowers, upper, work, redirect)
 	if err := unix.Mount("overlay", mnt, "overlay", 0, opts); err != nil {
 		t.Fatalf("mount kernel overlay on %s (-o %s): %v", mnt, opts, err)
 	}

@@ -56,6 +56,7 @@ func TestRandomDifferential(t *testing.T) {
 			{name: "on", driver: "fuse", opt: "passthrough=on"},
 			{name: "kernel", driver: "overlay"},
 			{name: "ring", driver: "fuse", opt: "passthrough=off"},
+			{name: "redirect", driver: "fuse", opt: "passthrough=on,redirect_dir=on"},
 		}
 	case subjectDriver() == "fuse":
 		modes = []mode{
@@ -141,7 +142,11 @@ func describeStack(stack []layer) string {
 // before returning.
 func replayRandom(t *testing.T, stack []layer, ops []op, opt string, held *heldFDs, checkUpper bool) (int, string) {
 	t.Helper()
-	root, k, s, _ := mountPair(t, stack, opt)
+	redirect := "off"
+	if strings.Contains(opt, "redirect_dir=on") {
+		redirect = "on" // the oracle's too
+	}
+	root, k, s, _ := mountPair(t, stack, redirect, opt)
 	defer func() {
 		held.closeAll(k + "/mnt")
 		held.closeAll(s + "/mnt")

@@ -75,6 +75,7 @@ type options struct {
 	fsName      string
 	allowOther  bool
 	acl         bool
+	redirect    RedirectDir
 }
 
 // defaults holds every default in one place.
@@ -91,6 +92,7 @@ func defaults() options {
 		fsName:      "lamina",
 		allowOther:  true,
 		acl:         true,
+		redirect:    RedirectOff,
 	}
 }
 
@@ -159,6 +161,42 @@ func WithAllowOther(allow bool) Option { return func(o *options) { o.allowOther 
 // values on a mount made in the initial user namespace, and refuses them
 // (EOPNOTSUPP) on one made in another.
 func WithACL(on bool) Option { return func(o *options) { o.acl = on } }
+
+// RedirectDir says whether the union renames directories that exist in a
+// lower layer by recording a redirect, and whether it follows the
+// redirects it finds in the layers, as kernel overlayfs's option of the
+// same name does (see "Redirects" in the package doc).
+type RedirectDir string
+
+const (
+	// RedirectOn renames lower directories with a redirect and follows
+	// redirects.
+	RedirectOn RedirectDir = "on"
+	// RedirectFollow follows redirects; renaming a lower directory gets
+	// EXDEV.
+	RedirectFollow RedirectDir = "follow"
+	// RedirectOff is RedirectFollow, as kernel overlayfs's "off" is with
+	// its default redirect_always_follow=Y: the default.
+	RedirectOff RedirectDir = "off"
+	// RedirectNoFollow ignores redirects: a directory's lower copies are
+	// found under its own name; renaming a lower directory gets EXDEV.
+	RedirectNoFollow RedirectDir = "nofollow"
+)
+
+// ParseRedirectDir reads a redirect_dir= value.
+func ParseRedirectDir(s string) (RedirectDir, error) {
+	switch r := RedirectDir(s); r {
+	case RedirectOn, RedirectFollow, RedirectOff, RedirectNoFollow:
+		return r, nil
+	}
+	return "", fmt.Errorf("redirect_dir %q: want on, follow, off or nofollow", s)
+}
+
+// follows reports whether redirects found in the layers are followed.
+func (r RedirectDir) follows() bool { return r != RedirectNoFollow }
+
+// WithRedirectDir sets the redirect mode (default RedirectOff).
+func WithRedirectDir(r RedirectDir) Option { return func(o *options) { o.redirect = r } }
 
 // Errors of configuration. Callers match them with errors.Is; the returned
 // error names the offending path.

@@ -94,7 +94,7 @@ func (u *Union) merge(rel string, ls layerSet, fn func(layer int, d whiteout.Dir
 		}
 	}
 	for _, d := range ls.dirs {
-		if err := add(u.lowerPath(d.idx, rel), d.idx+1, d.xwh); err != nil {
+		if err := add(u.lowerPath(d.idx, d.rel), d.idx+1, d.xwh); err != nil {
 			return err
 		}
 	}
@@ -136,7 +136,7 @@ func (u *Union) direntIno(rel string, layer int, d whiteout.Dirent, ls layerSet)
 			}
 		}
 	}
-	return u.ino.ino(layer, &st, path)
+	return u.ino.ino(layer, &st, join(ls.relIn(layer, rel), d.Name))
 }
 
 var _ = (fs.NodeOpendirHandler)((*node)(nil))

@@ -33,17 +33,49 @@
 // # Nodes
 //
 // Each kernel inode is a node: the go-fuse Inode plus where the entry lives.
-// Operations address layers by path: the node's path in the union (from
-// go-fuse's parent links) joined to a layer root. That is safe because a
+// Operations address layers by path: in the upper, the node's path in the
+// union (from go-fuse's parent links) joined to the upper root; in a lower,
+// the path lookup found it at (its union path unless a redirect says
+// otherwise, below) joined to that lower's root. That is safe because a
 // path only ever descends through directories that lookup has verified to
 // be real directories in that layer, lowers never change, and the upper
 // changes only through this daemon. A node records:
 //
 //   - upper: the entry exists in the upper layer;
 //   - lower: the index of the topmost lower holding the entry (the copy-up
-//     source), or -1;
+//     source), or -1, and lowerRel, its path there;
 //   - dirs (directories only): the lower layers merged into this directory,
-//     top to bottom, each with whether it may hold kernel xwhiteouts.
+//     top to bottom, each with its path there and whether it may hold
+//     kernel xwhiteouts.
+//
+// # Redirects
+//
+// Kernel overlayfs with redirect_dir=on renames a directory that exists in
+// a lower layer by copying it up (empty), moving the copy, and recording on
+// it where its lower copies are: a redirect xattr (whiteout.DirInfo), an
+// absolute path from the layers' root or, within the same parent, a name.
+// Lookup follows redirects as the kernel does by default
+// (redirect_always_follow): below a directory that carries one, the layers
+// are searched at the redirect instead of the directory's own name: for a
+// name, in the parent's lower directories; for a path, from the root of
+// every lower below, one component at a time, none followed (a whiteout or
+// a non-directory on the way hides the layers below; an opaque directory
+// on the way is the last layer taken). The paths found become the node's
+// lowerRel and its dirs' paths, so everything below a renamed directory
+// reads its lower copies where they are, and a later rename changes none
+// of them. Redirects on the components of an absolute redirect are not
+// followed (the kernel does; only a union renaming a directory inside one
+// renamed in an earlier union of the same layers makes them).
+//
+// With redirect_dir=on (WithRedirectDir(RedirectOn)) Rename does the same
+// for a directory with lower copies: copy-up, then an absolute redirect to
+// its topmost lower copy, in the kernel's form and xattr namespace, then
+// the move, leaving a whiteout where a lower copy was. Otherwise that
+// rename is EXDEV, as the kernel's default. RedirectNoFollow ignores
+// redirects. The kernel reads an upper with redirects when mounted with
+// redirect_dir=on or follow, or off (its default follows), but never with
+// userxattr: a rootless kernel mount neither makes nor follows them, so the
+// auto driver takes FUSE for redirect_dir= other than nofollow there.
 //
 // # Inode numbers
 //

@@ -55,6 +55,9 @@ func ChooseDriver(d Driver, r *MountRequest) (Driver, string) {
 	}
 	cfg := r.EffectiveConfig()
 	ns := xattrNamespace()
+	if ns == "user" && r.RedirectDir != "" && r.RedirectDir != RedirectNoFollow {
+		return DriverFUSE, "kernel overlayfs with userxattr neither makes nor follows redirects"
+	}
 	if cfg.Upper != "" {
 		if err := checkUpperNative(cfg.Upper, ns); err != nil {
 			return DriverFUSE, err.Error()
@@ -134,7 +137,7 @@ func MountOverlay(r *MountRequest, mountpoint string) error {
 	if err != nil {
 		return err
 	}
-	if err := mountOverlayFS(mnt, kernelLowers, up, wk, ns == "user", r.ReadOnly); err != nil {
+	if err := mountOverlayFS(mnt, kernelLowers, up, wk, ns == "user", r.ReadOnly, r.RedirectDir); err != nil {
 		removeShims(mnt)
 		return err
 	}

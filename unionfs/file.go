@@ -49,7 +49,7 @@ func (n *node) open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	oflags := int(flags)&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOCTTY|unix.O_APPEND|unix.O_DIRECT) | unix.O_CLOEXEC | unix.O_NOFOLLOW
 	gone := n.removedFd()
 	if !n.upper {
-		p := n.u.lowerPath(n.lower, rel)
+		p := n.u.lowerPath(n.lower, n.lowerRel)
 		if gone >= 0 {
 			// Reopened through /proc/self/fd after a whiteout hid it.
 			p, oflags = procFd(gone), oflags&^unix.O_NOFOLLOW

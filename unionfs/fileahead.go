@@ -188,7 +188,7 @@ func (u *Union) faList(rel string, ls layerSet) *faDir {
 	err := u.merge(rel, ls, func(layer int, e whiteout.Dirent) {
 		if e.Type == unix.DT_REG && layer > 0 {
 			names = append(names, e.Name)
-			d.paths[e.Name] = u.lowerPath(layer-1, join(rel, e.Name))
+			d.paths[e.Name] = u.lowerPath(layer-1, join(ls.relIn(layer, rel), e.Name))
 		}
 	})
 	if err != nil || len(names) > faMaxFiles {

@@ -1,7 +1,9 @@
 package unionfs
 
 import (
+	"cmp"
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +24,7 @@ type node struct {
 	upper    bool         // the entry exists in the upper layer
 	upperXwh bool         // the upper directory may hold xwhiteouts
 	lower    int          // topmost lower holding the entry, -1 if none
+	lowerRel string       // the entry's path in lower: its own unless a redirect says otherwise; immutable
 	dirs     []lowerDir   // directories: merged lower layers, top first
 	lowerPT  bool         // a lower file was handed to the kernel to pass through
 	split    bool         // retired by copy-up; the kernel must look up again
@@ -38,8 +41,9 @@ type node struct {
 
 // lowerDir is one lower layer merged into a directory.
 type lowerDir struct {
-	idx int  // index into Union.lowers
-	xwh bool // may hold kernel xwhiteouts
+	idx int    // index into Union.lowers
+	xwh bool   // may hold kernel xwhiteouts
+	rel string // the directory's path in that layer (see "Redirects" in the package doc)
 }
 
 // entry is what a lookup found: a node's layer fields plus the topmost
@@ -48,6 +52,7 @@ type entry struct {
 	upper    bool
 	upperXwh bool
 	lower    int
+	lowerRel string // path in lower
 	dirs     []lowerDir
 	st       unix.Stat_t
 	layer    int  // layer number of the topmost entry (0 = upper)
@@ -56,6 +61,8 @@ type entry struct {
 	// (copy-up), when hasOrigin: no need to read it back.
 	origin    uint64
 	hasOrigin bool
+	// lastRedirect is the redirect of the lowest directory found so far.
+	lastRedirect string
 }
 
 // state returns a snapshot of the node's layer fields.
@@ -75,11 +82,10 @@ func (n *node) realPath() (string, error) {
 	if split {
 		return "", syscall.ESTALE
 	}
-	rel := n.rel()
 	if upper {
-		return n.u.upperPath(rel), nil
+		return n.u.upperPath(n.rel()), nil
 	}
-	return n.u.lowerPath(lower, rel), nil
+	return n.u.lowerPath(lower, n.lowerRel), nil
 }
 
 // xattrPath is where the xattr calls reach the topmost entry: its path,
@@ -110,7 +116,7 @@ func (n *node) lstatSettled(st *unix.Stat_t) error {
 	if n.upper {
 		p = n.u.upperPath(n.rel())
 	} else {
-		p = n.u.lowerPath(n.lower, n.rel())
+		p = n.u.lowerPath(n.lower, n.lowerRel)
 	}
 	if err := unix.Lstat(p, st); err != nil {
 		return err
@@ -126,6 +132,17 @@ type layerSet struct {
 	upper    bool       // the directory has an upper copy
 	upperXwh bool       // which may hold xwhiteouts
 	dirs     []lowerDir // its merged lower copies, top first
+}
+
+// relIn is the path in layer (0 upper, i+1 lower i) of the directory
+// whose union path is rel and whose layers are ls.
+func (ls layerSet) relIn(layer int, rel string) string {
+	for _, d := range ls.dirs {
+		if d.idx+1 == layer {
+			return d.rel
+		}
+	}
+	return rel
 }
 
 // dirLayers returns the layers to search below this directory.
@@ -152,6 +169,7 @@ func (u *Union) find(dirRel, name string, ls layerSet, fds *dirFds) (*entry, err
 	}
 	e := &entry{lower: -1, layer: -1}
 	found := false
+	redirect := "" // where the entry's lower copies are, if not at name
 	if ls.upper {
 		dir := u.upperPath(dirRel)
 		state, err := whiteout.LookupAt(fds.at(0, dir), dir, name, ls.upperXwh, &e.st)
@@ -174,13 +192,19 @@ func (u *Union) find(dirRel, name string, ls layerSet, fds *dirFds) (*entry, err
 			if info.Opaque {
 				return e, nil
 			}
+			e.lastRedirect = info.Redirect
+			redirect = e.redirect(u)
 		}
 	}
+	if abs, ok := strings.CutPrefix(redirect, "/"); ok {
+		return u.findRedirected(e, found, abs, -1)
+	}
 	var st unix.Stat_t
+	look := cmp.Or(redirect, name) // the name to look up in ls.dirs
 	for _, d := range ls.dirs {
-		dir := u.lowerPath(d.idx, dirRel)
+		dir := u.lowerPath(d.idx, d.rel)
 		fd := fds.at(d.idx+1, dir)
-		state, err := whiteout.LookupAt(fd, dir, name, d.xwh, &st)
+		state, err := whiteout.LookupAt(fd, dir, look, d.xwh, &st)
 		if err != nil {
 			return nil, err
 		}
@@ -190,23 +214,112 @@ func (u *Union) find(dirRel, name string, ls layerSet, fds *dirFds) (*entry, err
 		if state == whiteout.Absent {
 			continue
 		}
-		if found && !isDir(&st) {
-			break // a directory above hides a non-directory below
-		}
-		if !found {
-			found, e.st, e.layer = true, st, d.idx+1
-		}
-		if e.lower < 0 {
-			e.lower = d.idx
-		}
-		if !isDir(&st) {
-			break
-		}
-		info, err := whiteout.InspectAt(fd, dir, name)
+		stop, err := e.addLower(found, d.idx, join(d.rel, look), &st, func() (whiteout.DirInfo, error) {
+			return whiteout.InspectAt(fd, dir, look)
+		})
 		if err != nil {
 			return nil, err
 		}
-		e.dirs = append(e.dirs, lowerDir{idx: d.idx, xwh: info.XWhiteouts})
+		found = true
+		if stop {
+			break
+		}
+		if r := e.redirect(u); r != "" {
+			if abs, ok := strings.CutPrefix(r, "/"); ok {
+				return u.findRedirected(e, found, abs, d.idx)
+			}
+			look = r
+		}
+	}
+	if !found {
+		return nil, syscall.ENOENT
+	}
+	return e, nil
+}
+
+// addLower adds to e what lower idx has at rel, whose lstat is st: the
+// topmost entry if none was found above, a directory to merge. It reports
+// whether the layers below are hidden: by a non-directory, or an opaque
+// directory. inspect reads the directory's markers.
+func (e *entry) addLower(found bool, idx int, rel string, st *unix.Stat_t, inspect func() (whiteout.DirInfo, error)) (stop bool, err error) {
+	if found && !isDir(st) {
+		return true, nil // a directory above hides a non-directory below
+	}
+	if !found {
+		e.st, e.layer = *st, idx+1
+	}
+	if e.lower < 0 {
+		e.lower, e.lowerRel = idx, rel
+	}
+	if !isDir(st) {
+		return true, nil
+	}
+	info, err := inspect()
+	if err != nil {
+		return false, err
+	}
+	e.dirs = append(e.dirs, lowerDir{idx: idx, xwh: info.XWhiteouts, rel: rel})
+	e.lastRedirect = info.Redirect
+	return info.Opaque, nil
+}
+
+// redirect is the redirect the last directory added to e carries, if the
+// union follows redirects.
+func (e *entry) redirect(u *Union) string {
+	if !u.opts.redirect.follows() {
+		return ""
+	}
+	return e.lastRedirect
+}
+
+// findRedirected goes on with the lookup of e below lower above (-1: the
+// upper) through the absolute redirect abs ("a/b", from the layers' roots),
+// in every lower layer below. Each component but the last must be a
+// directory: the search stops at a whiteout or another file there, and
+// takes no layer below one where a component is opaque. Redirects of those
+// components are not followed (kernel overlayfs follows them; only a union
+// that renamed a directory inside one renamed in an earlier union of these
+// layers writes them).
+func (u *Union) findRedirected(e *entry, found bool, abs string, above int) (*entry, error) {
+	var st unix.Stat_t
+	for idx := above + 1; idx < len(u.lowers); idx++ {
+		parent, last := splitRel(abs)
+		state, info, err := u.walkDirs(idx, parent)
+		if err != nil {
+			return nil, err
+		}
+		if state == whiteout.WhitedOut {
+			break
+		}
+		if state == whiteout.Absent {
+			continue
+		}
+		dir := u.lowerPath(idx, parent)
+		if state, err = whiteout.LookupAt(-1, dir, last, info.XWhiteouts, &st); err != nil {
+			return nil, err
+		}
+		if state == whiteout.WhitedOut {
+			break
+		}
+		if state == whiteout.Present {
+			stop, err := e.addLower(found, idx, abs, &st, func() (whiteout.DirInfo, error) {
+				return whiteout.InspectAt(-1, dir, last)
+			})
+			if err != nil {
+				return nil, err
+			}
+			found = true
+			if stop {
+				break
+			}
+			if r := e.redirect(u); r != "" {
+				if next, ok := strings.CutPrefix(r, "/"); ok {
+					abs = next
+				} else {
+					abs = join(parent, r)
+				}
+			}
+		}
 		if info.Opaque {
 			break
 		}
@@ -215,6 +328,50 @@ func (u *Union) find(dirRel, name string, ls layerSet, fds *dirFds) (*entry, err
 		return nil, syscall.ENOENT
 	}
 	return e, nil
+}
+
+// walkDirs resolves rel ("" or "a/b") in lower idx one component at a
+// time, none followed: Present with the markers of the directory it names
+// (Opaque if any component is opaque), Absent if a component is missing,
+// WhitedOut if one is a whiteout or not a directory, which hides every
+// layer below.
+func (u *Union) walkDirs(idx int, rel string) (whiteout.State, whiteout.DirInfo, error) {
+	dir := u.lowers[idx]
+	info, err := whiteout.Inspect(dir)
+	if err != nil {
+		return whiteout.Absent, info, err
+	}
+	opaque := false
+	for c := range strings.SplitSeq(rel, "/") {
+		if c == "" {
+			continue
+		}
+		var st unix.Stat_t
+		state, err := whiteout.LookupAt(-1, dir, c, info.XWhiteouts, &st)
+		switch {
+		case err != nil:
+			return whiteout.Absent, info, err
+		case state != whiteout.Present:
+			return state, info, nil
+		case !isDir(&st):
+			return whiteout.WhitedOut, info, nil
+		}
+		opaque = opaque || info.Opaque
+		if info, err = whiteout.InspectAt(-1, dir, c); err != nil {
+			return whiteout.Absent, info, err
+		}
+		dir = join(dir, c)
+	}
+	info.Opaque = info.Opaque || opaque
+	return whiteout.Present, info, nil
+}
+
+// splitRel splits "a/b/c" into "a/b" and "c", "c" into "" and "c".
+func splitRel(rel string) (dir, name string) {
+	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+		return rel[:i], rel[i+1:]
+	}
+	return "", rel
 }
 
 // identity returns the go-fuse identity of a found entry: Ino is st_ino,
@@ -232,10 +389,13 @@ func (u *Union) identity(e *entry, rel string) fs.StableAttr {
 	case e.layer == 0 && isDir(&e.st) && len(e.dirs) > 0:
 		var st unix.Stat_t
 		id.Ino = u.ino.ino(0, &e.st, rel)
-		if err := unix.Lstat(u.lowerPath(e.dirs[0].idx, rel), &st); err == nil {
-			id.Ino = u.ino.ino(e.dirs[0].idx+1, &st, rel)
+		if err := unix.Lstat(u.lowerPath(e.dirs[0].idx, e.dirs[0].rel), &st); err == nil {
+			id.Ino = u.ino.ino(e.dirs[0].idx+1, &st, e.dirs[0].rel)
 		}
 	default:
+		if e.layer > 0 {
+			rel = e.lowerRel // the topmost entry is the lower one
+		}
 		id.Ino = u.ino.ino(e.layer, &e.st, rel)
 		if !isDir(&e.st) && e.st.Nlink > 1 {
 			id.Gen = linkGen(e.layer, e.st.Ino, rel)
@@ -251,7 +411,7 @@ func (u *Union) identity(e *entry, rel string) fs.StableAttr {
 // out.
 func (n *node) newChild(ctx context.Context, rel string, e *entry, out *fuse.EntryOut) *fs.Inode {
 	id := n.u.identity(e, rel)
-	ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, dirs: e.dirs}
+	ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, lowerRel: e.lowerRel, dirs: e.dirs}
 	in := n.NewInode(ctx, ch, id)
 	if got, ok := in.Operations().(*node); ok && got != ch {
 		got.refresh(e)

@@ -22,6 +22,9 @@ type MountRequest struct {
 	// Driver is set by "driver=auto|fuse|overlay" (for fstab and mount -t,
 	// where no --driver flag can be passed); empty if not given.
 	Driver Driver
+	// RedirectDir is set by "redirect_dir=", which the kernel driver
+	// passes on; empty if not given.
+	RedirectDir RedirectDir
 }
 
 // ErrUnknownOption is returned for an option lamina does not know.
@@ -32,7 +35,7 @@ var ErrUnknownOption = errors.New("unknown option")
 var ignoredOptions = map[string]bool{
 	"xattr_permissions": true, "threaded": true,
 	"static_nlink": true, "noxattrs": true, "plugins": true, "fast_ino": true,
-	"writeback": true, "redirect_dir": true, "index": true, "metacopy": true,
+	"writeback": true, "index": true, "metacopy": true,
 	"xino": true, "userxattr": true, "nfs_export": true, "uuid": true,
 	"default_permissions": true, "allow_other": true, "allow_root": true,
 	"max_read": true, "rw": true, "suid": true, "nosuid": true, "dev": true,
@@ -118,6 +121,11 @@ func ParseMountOptions(opts []string) (*MountRequest, error) {
 				opt, err = modeOptions[key](val, hasVal)
 				r.Options = append(r.Options, opt)
 				r.FUSEOnly = append(r.FUSEOnly, key)
+			case "redirect_dir":
+				var rd RedirectDir
+				rd, err = ParseRedirectDir(val)
+				r.Options = append(r.Options, WithRedirectDir(rd))
+				r.RedirectDir = rd
 			case "acl", "noacl":
 				r.Options = append(r.Options, WithACL(key == "acl"))
 			case "fsync":

@@ -65,7 +65,7 @@ func (n *node) remove(ctx context.Context, name string, dir bool) (err error) {
 		}
 	}()
 	if dir {
-		ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, dirs: e.dirs}
+		ch := &node{u: n.u, upper: e.upper, upperXwh: e.upperXwh, lower: e.lower, lowerRel: e.lowerRel, dirs: e.dirs}
 		ents, err := ch.listAt(join(dirRel, name))
 		if err != nil {
 			return err
@@ -229,7 +229,7 @@ func (n *node) holdRemoved(rel string, e *entry) int {
 	if e.upper {
 		fd, err = unix.Open(n.u.upperPath(rel), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	} else {
-		fd, err = copyup.OpenLayerFile(n.u.lowerPath(e.lower, rel), unix.O_RDONLY|unix.O_NOFOLLOW)
+		fd, err = copyup.OpenLayerFile(n.u.lowerPath(e.lower, e.lowerRel), unix.O_RDONLY|unix.O_NOFOLLOW)
 	}
 	if err != nil {
 		return -1

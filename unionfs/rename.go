@@ -2,20 +2,26 @@ package unionfs
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"golang.org/x/sys/unix"
+
+	"github.com/lamina-dev/lamina/whiteout"
 )
 
 var _ = (fs.NodeRenamer)((*node)(nil))
 
-// Rename moves an entry, as kernel overlayfs does without redirect_dir:
-// files (copied up first) and upper-only directories move; a directory
-// that exists in a lower layer gets EXDEV, so tools fall back to copying.
-// RENAME_NOREPLACE is honoured; RENAME_EXCHANGE and RENAME_WHITEOUT are
-// not supported (EINVAL).
+// Rename moves an entry, as kernel overlayfs does: files (copied up first)
+// and upper-only directories move; a directory that exists in a lower
+// layer gets EXDEV, so tools fall back to copying, unless redirect_dir=on:
+// then it is copied up (empty) and moved with a redirect to its lower
+// copies (see "Redirects" in the package doc). RENAME_NOREPLACE is
+// honoured; RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
+// (EINVAL).
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	return errno(n.rename(ctx, name, newParent, newName, flags))
 }
@@ -40,8 +46,12 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return err
 	}
 	srcIsDir := isDir(&se.st)
-	if srcIsDir && (len(se.dirs) > 0 || se.lower >= 0) {
-		return syscall.EXDEV
+	redirect := "" // for a directory with lower copies: where they are
+	if srcIsDir && len(se.dirs) > 0 {
+		if n.u.opts.redirect != RedirectOn {
+			return syscall.EXDEV
+		}
+		redirect = "/" + strings.TrimPrefix(se.dirs[0].rel, "/")
 	}
 	de, err := np.find(dstDirRel, newName)
 	if err != nil && err != syscall.ENOENT {
@@ -104,7 +114,20 @@ func (n *node) rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 				return err
 			}
 		}
-		if dstLowerHas {
+		switch {
+		case redirect != "":
+			// The redirect takes the lookups below away from the
+			// new name, whatever the lower layers have there.
+			if err := n.u.writer.SetRedirect(src, redirect); err != nil {
+				if errors.Is(err, whiteout.ErrRedirectUnsupported) {
+					err = syscall.EXDEV
+				}
+				if moved != "" {
+					unix.Rename(moved, dst)
+				}
+				return err
+			}
+		case dstLowerHas:
 			if err := n.u.writer.SetOpaque(src); err != nil {
 				return err
 			}
@@ -152,7 +175,7 @@ func checkReplace(np *node, dstDirRel, newName string, flags uint32, srcIsDir bo
 	if !srcIsDir {
 		return syscall.EISDIR
 	}
-	t := &node{u: np.u, upper: de.upper, upperXwh: de.upperXwh, lower: de.lower, dirs: de.dirs}
+	t := &node{u: np.u, upper: de.upper, upperXwh: de.upperXwh, lower: de.lower, lowerRel: de.lowerRel, dirs: de.dirs}
 	ents, err := t.listAt(join(dstDirRel, newName))
 	if err != nil {
 		return err

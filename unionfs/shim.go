@@ -458,10 +458,10 @@ func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 // mountOverlayFS mounts kernel overlayfs at mnt. lowers are top first and
 // taken as they are (no escaping). It uses the new mount API with one
 // "lowerdir+" per layer (Linux 6.8), and mount(2) where that is missing.
-func mountOverlayFS(mnt string, lowers []string, upper, work string, userxattr, ro bool) error {
+func mountOverlayFS(mnt string, lowers []string, upper, work string, userxattr, ro bool, redirect RedirectDir) error {
 	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return mountOverlayLegacy(mnt, lowers, upper, work, userxattr, ro)
+		return mountOverlayLegacy(mnt, lowers, upper, work, userxattr, ro, redirect)
 	}
 	defer unix.Close(fd)
 	fail := func(what string, err error) error {
@@ -475,7 +475,7 @@ func mountOverlayFS(mnt string, lowers []string, upper, work string, userxattr, 
 			msg := fsLog(fd)
 			if i == 0 && errors.Is(err, unix.EINVAL) && strings.Contains(msg, "nknown parameter") {
 				// Before Linux 6.8 "lowerdir+" is unknown.
-				return mountOverlayLegacy(mnt, lowers, upper, work, userxattr, ro)
+				return mountOverlayLegacy(mnt, lowers, upper, work, userxattr, ro, redirect)
 			}
 			return fmt.Errorf("mount overlay on %s: add lowerdir %s: %w%s", mnt, l, err, msg)
 		}
@@ -491,6 +491,11 @@ func mountOverlayFS(mnt string, lowers []string, upper, work string, userxattr, 
 	if userxattr {
 		if err := unix.FsconfigSetFlag(fd, "userxattr"); err != nil {
 			return fail("set userxattr", err)
+		}
+	}
+	if redirect != "" {
+		if err := unix.FsconfigSetString(fd, "redirect_dir", string(redirect)); err != nil {
+			return fail("set redirect_dir", err)
 		}
 	}
 	attr := 0
@@ -538,7 +543,7 @@ func fsLog(fd int) string {
 
 // mountOverlayLegacy mounts with mount(2), whose option data must fit one
 // page.
-func mountOverlayLegacy(mnt string, lowers []string, upper, work string, userxattr, ro bool) error {
+func mountOverlayLegacy(mnt string, lowers []string, upper, work string, userxattr, ro bool, redirect RedirectDir) error {
 	esc := make([]string, len(lowers))
 	for i, l := range lowers {
 		esc[i] = EscapeOption(l)
@@ -549,6 +554,9 @@ func mountOverlayLegacy(mnt string, lowers []string, upper, work string, userxat
 	}
 	if userxattr {
 		data = append(data, "userxattr")
+	}
+	if redirect != "" {
+		data = append(data, "redirect_dir="+string(redirect))
 	}
 	opts := strings.Join(data, ",")
 	if len(opts) >= unix.Getpagesize() {

@@ -823,7 +823,7 @@ func TestOverlayLegacyMount(t *testing.T) {
 	l.lowers[0] += `,low:er\\0`
 	wt.File(t, filepath.Join(l.lowers[0], "top"), "0")
 	wt.File(t, filepath.Join(l.lowers[1], "bottom"), "1")
-	if err := mountOverlayLegacy(l.mnt, l.lowers, "", "", false, true); err != nil {
+	if err := mountOverlayLegacy(l.mnt, l.lowers, "", "", false, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -840,7 +840,7 @@ func TestOverlayLegacyMount(t *testing.T) {
 	for i := range long {
 		long[i] = filepath.Join(t.TempDir(), strings.Repeat("x", 40))
 	}
-	err := mountOverlayLegacy(filepath.Join(t.TempDir()), long, "", "", false, true)
+	err := mountOverlayLegacy(filepath.Join(t.TempDir()), long, "", "", false, true, "")
 	if err == nil || !strings.Contains(err.Error(), "one page") {
 		t.Errorf("long option data: %v, want the one-page error", err)
 	}
@@ -852,7 +852,7 @@ func TestOverlayMountError(t *testing.T) {
 	l := newLayers(t, 1)
 	f := filepath.Join(t.TempDir(), "file")
 	wt.File(t, f, "")
-	err := mountOverlayFS(l.mnt, []string{l.lowers[0], f}, "", "", false, true)
+	err := mountOverlayFS(l.mnt, []string{l.lowers[0], f}, "", "", false, true, "")
 	if err == nil {
 		unix.Unmount(l.mnt, unix.MNT_DETACH)
 		t.Fatal("mounted a regular file as a lower")

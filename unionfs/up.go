@@ -55,7 +55,7 @@ func (n *node) ensureUpperLocked(ctx context.Context, size int64) error {
 		return err
 	}
 	rel := n.rel()
-	src, dst := n.u.lowerPath(n.lower, rel), n.u.upperPath(rel)
+	src, dst := n.u.lowerPath(n.lower, n.lowerRel), n.u.upperPath(rel)
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
 		return fmt.Errorf("stat copy-up source: %w", err)
@@ -295,7 +295,7 @@ func upperWhitedOut(dir, name string) bool {
 func (n *node) lowerHas(dirRel, name string) (bool, error) {
 	var st unix.Stat_t
 	for _, d := range n.dirLayers().dirs {
-		s, err := whiteout.Lookup(n.u.lowerPath(d.idx, dirRel), name, d.xwh, &st)
+		s, err := whiteout.Lookup(n.u.lowerPath(d.idx, d.rel), name, d.xwh, &st)
 		if err != nil {
 			return false, err
 		}

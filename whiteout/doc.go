@@ -66,6 +66,16 @@
 // agree on the outcome, which is what matters to the union). Whiteouts do not
 // affect entries of their own layer.
 //
+// Redirect of directory D (kernel overlayfs's redirect_dir): the xattr
+// "trusted.overlay.redirect" or "user.overlay.redirect" (trusted wins when
+// both are set). Its value says where D's copies in the layers below are:
+// one name (the entry of that name in D's parent's lower directories) or an
+// absolute path from the layers' root ("/a/b"). ParseRedirect accepts
+// nothing else: no empty, "." or ".." component, no NUL, no marker name, at
+// most 4096 bytes; Inspect reports any other value as ErrBadRedirect (which
+// wraps EINVAL, the kernel's answer). An opaque D's redirect is not read.
+// Following a redirect is the union's business; DirInfo only reports it.
+//
 // Private xattrs, hidden from listxattr and refused by getxattr/setxattr on
 // the union (IsPrivateXattr): every name beginning with "trusted.overlay.",
 // "user.overlay.", "user.fuseoverlayfs.", "trusted.lamina." or
@@ -99,6 +109,11 @@
 //     user.* xattrs on symlinks and special files, so an unprivileged writer
 //     cannot record the origin of those: SetOrigin returns
 //     ErrOriginUnsupported, and callers carry on without it.
+//   - redirect of D (SetRedirect): the kernel's form, in the writer's
+//     namespace ("trusted.overlay.redirect" privileged, else
+//     "user.overlay.redirect"), the value as ParseRedirect accepts it, no
+//     terminator. Without xattrs there is no other form:
+//     ErrRedirectUnsupported.
 //
 // The writer never writes xwhiteouts, the "x" marker or
 // user.fuseoverlayfs.opaque; it only reads them.

@@ -14,6 +14,10 @@ type DirInfo struct {
 	// XWhiteouts: the directory may hold xwhiteouts; pass it to Lookup
 	// and ReadDir.
 	XWhiteouts bool
+	// Redirect: where the directory's copies in the layers below are,
+	// when not under its own name (a value ParseRedirect accepts); "" for
+	// none. Not read for an opaque directory, which has none below.
+	Redirect string
 }
 
 // Inspect reads the opaque and xwhiteout markers of the directory at path:
@@ -40,6 +44,11 @@ func InspectAt(parentfd int, parent, name string) (DirInfo, error) {
 	info := x.info()
 	if info.Opaque {
 		return info, nil
+	}
+	if x.redirect != "" {
+		if info.Redirect, err = readRedirect(path, x.redirect); err != nil {
+			return DirInfo{}, fmt.Errorf("inspect %s: %w", path, err)
+		}
 	}
 	var st unix.Stat_t
 	switch err := lstatAt(parentfd, parent, marker, &st); {

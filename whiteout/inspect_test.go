@@ -51,6 +51,16 @@ func TestInspect(t *testing.T) {
 		{name: "marker in subdirectory", build: func(t *testing.T, d string) {
 			wt.Opaque(t, filepath.Join(d, "sub"), wt.OpaqueFile)
 		}},
+		{name: "redirect trusted", build: xattr("trusted.overlay.redirect", "/a/b"), want: whiteout.DirInfo{Redirect: "/a/b"}},
+		{name: "redirect user", build: xattr("user.overlay.redirect", "old"), want: whiteout.DirInfo{Redirect: "old"}},
+		{name: "redirect trusted over user", build: func(t *testing.T, d string) {
+			wt.Xattr(t, d, "user.overlay.redirect", "u")
+			wt.Xattr(t, d, "trusted.overlay.redirect", "t")
+		}, want: whiteout.DirInfo{Redirect: "t"}},
+		{name: "redirect of an opaque directory is not read", build: func(t *testing.T, d string) {
+			wt.Xattr(t, d, "trusted.overlay.redirect", "//bad")
+			wt.Xattr(t, d, "trusted.overlay.opaque", "y")
+		}, want: whiteout.DirInfo{Opaque: true}},
 		{name: "many xattrs", build: func(t *testing.T, d string) {
 			for i := range 60 {
 				wt.Xattr(t, d, "user.padding-xattr-name-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "v")
@@ -108,5 +118,15 @@ func TestInspectMissing(t *testing.T) {
 	defer unix.Close(fd)
 	if _, err := whiteout.InspectAt(fd, parent, "missing"); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("InspectAt(missing) error = %v, want ENOENT", err)
+	}
+}
+
+func TestInspectBadRedirect(t *testing.T) {
+	wt.RequireRoot(t)
+	dir := t.TempDir()
+	wt.Xattr(t, dir, "trusted.overlay.redirect", "a/b")
+	_, err := whiteout.Inspect(dir)
+	if !errors.Is(err, whiteout.ErrBadRedirect) || !errors.Is(err, unix.EINVAL) {
+		t.Errorf("Inspect of a relative redirect with a slash = %v, want ErrBadRedirect and EINVAL", err)
 	}
 }

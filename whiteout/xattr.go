@@ -68,14 +68,17 @@ func hasXWhiteoutXattr(path string) (bool, error) {
 	return hasXattr(path, xattrUserWhiteout)
 }
 
-// dirXattrs holds the one-byte values of the directory xattrs this package
-// reads; 0 means absent or not one byte long.
+// dirXattrs holds the one-byte values of the opaque xattrs this package
+// reads (0 means absent or not one byte long), and the name of the
+// redirect xattr present, if any (the trusted one when both are).
 type dirXattrs struct {
 	trusted, user, fuse byte
+	redirect            string
 }
 
 // readDirXattrs reads the opaque xattrs of path with one listxattr and a
-// getxattr per opaque xattr actually present.
+// getxattr per opaque xattr actually present, and notes which redirect
+// xattr it has.
 func readDirXattrs(path string) (dirXattrs, error) {
 	var x dirXattrs
 	var stack [512]byte
@@ -108,6 +111,11 @@ func readDirXattrs(path string) (dirXattrs, error) {
 			dst = &x.user
 		case xattrFuseOpaque:
 			dst = &x.fuse
+		case xattrTrustedRedirect, xattrUserRedirect:
+			if x.redirect != xattrTrustedRedirect {
+				x.redirect = string(name)
+			}
+			continue
 		default:
 			continue
 		}

@@ -58,6 +58,17 @@ Options (-o, comma-separated, may be repeated):
                             ACLs, as on kernel overlayfs (acl, the default),
                             or permissions from mode bits alone (noacl, FUSE
                             driver; kernel overlayfs always applies ACLs)
+  redirect_dir=on|follow|off|nofollow
+                            on: rename a directory that exists in a lower
+                            layer by moving its (empty) upper copy and
+                            recording where its lower copies are, as kernel
+                            overlayfs does, instead of failing with EXDEV
+                            (which makes mv copy the whole tree); the
+                            kernel reads such an upper with redirect_dir=on
+                            or follow, but never with userxattr (rootless).
+                            off (default) and follow: make no redirects,
+                            follow those the layers hold; nofollow: ignore
+                            them
   fsync=0, volatile         do not fsync copied-up data (faster, less durable)
   timeout=SECONDS           kernel cache timeout (default 3600)
   driver=auto|fuse|overlay  as --driver, for fstab and mount -t

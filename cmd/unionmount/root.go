@@ -63,9 +63,11 @@ Options (-o, comma-separated, may be repeated):
                             layer by moving its (empty) upper copy and
                             recording where its lower copies are, as kernel
                             overlayfs does, instead of failing with EXDEV
-                            (which makes mv copy the whole tree); the
-                            kernel reads such an upper with redirect_dir=on
-                            or follow, but never with userxattr (rootless).
+                            (which makes mv copy the whole tree); kernel
+                            overlayfs reads an upper made so as root
+                            (trusted.overlay.redirect) unless mounted with
+                            nofollow, but never one made rootless
+                            (user.overlay.redirect): only lamina does.
                             off (default) and follow: make no redirects,
                             follow those the layers hold; nofollow: ignore
                             them

@@ -27,7 +27,10 @@ const maxKernelLowers = 500
 var (
 	// ErrForeignUpper: the upper layer holds markers kernel overlayfs
 	// does not read. Only lower layers can be converted.
-	ErrForeignUpper = errors.New("holds whiteouts kernel overlayfs cannot read, and only lower layers can be converted (use the FUSE driver)")
+	ErrForeignUpper = errors.New("holds whiteouts or redirects kernel overlayfs cannot read, and only lower layers can be converted (use the FUSE driver)")
+	// ErrForeignRedirect: a lower layer holds redirects kernel overlayfs
+	// would not follow, which no shim layer can stand in for.
+	ErrForeignRedirect = errors.New("holds redirects kernel overlayfs does not follow (use the FUSE driver)")
 	// ErrTooManyLowers: the lowers, with two shim layers per converted
 	// lower, exceed the kernel's limit.
 	ErrTooManyLowers = errors.New("too many lower layers for kernel overlayfs")
@@ -79,6 +82,12 @@ func planOverlay(lowers []string, ns string) (*overlayPlan, error) {
 		m, err := whiteout.ForeignMarkers(l, ns)
 		if err != nil {
 			return nil, &LayerError{Role: "lowerdir", Path: l, Err: err}
+		}
+		for _, mk := range m {
+			if mk.Redirect {
+				return nil, &LayerError{Role: "lowerdir", Path: l,
+					Err: fmt.Errorf("%w: %s", ErrForeignRedirect, describeMarker(mk))}
+			}
 		}
 		p.markers[i] = m
 	}

@@ -18,23 +18,27 @@ import (
 //     xattr.
 //   - Opaque: Dir is opaque. Raw is OpaqueName, or "" when Xattr is the
 //     foreign opaque xattr on Dir.
-//   - neither: a meta or malformed marker entry Raw, which has no effect but
+//   - Redirect: Dir carries the redirect xattr Xattr, which the kernel
+//     would not follow. No layer can stand in for it.
+//   - none: a meta or malformed marker entry Raw, which has no effect but
 //     would be visible.
 type Marker struct {
-	Dir    string // directory relative to the layer root; "" for the root
-	Name   string // whited-out name; "" for opaque and meta markers
-	Opaque bool   // the marker makes Dir opaque
-	Raw    string // the marker entry's name in Dir; "" for xattr forms
-	Xattr  string // for xattr forms, the xattr's name; "" otherwise
+	Dir      string // directory relative to the layer root; "" for the root
+	Name     string // whited-out name; "" for opaque and meta markers
+	Opaque   bool   // the marker makes Dir opaque
+	Redirect bool   // Dir has a redirect the kernel would not follow
+	Raw      string // the marker entry's name in Dir; "" for xattr forms
+	Xattr    string // for xattr forms, the xattr's name; "" otherwise
 }
 
 // ForeignMarkers walks root, one layer directory, without following
 // symlinks, and returns in lexical order every marker that kernel
 // overlayfs mounted with xattr namespace ns ("trusted" or "user") would
 // not honour: ".wh." entries of every kind, opaque xattrs of the other
-// namespace, user.fuseoverlayfs.opaque, and xwhiteouts of the other
-// namespace. 0/0 devices and the markers of ns itself are native and not
-// returned. Directories with marker names are reported, not entered.
+// namespace, user.fuseoverlayfs.opaque, xwhiteouts of the other
+// namespace, and redirects the kernel does not follow: those of the other
+// namespace, and with "user" (userxattr, which follows none) all. 0/0
+// devices and the markers of ns itself are native and not returned. Directories with marker names are reported, not entered.
 func ForeignMarkers(root, ns string) ([]Marker, error) {
 	var other dirXattrsNS
 	switch ns {
@@ -52,17 +56,20 @@ func ForeignMarkers(root, ns string) ([]Marker, error) {
 	return out, nil
 }
 
-// dirXattrsNS selects one overlay xattr namespace.
+// dirXattrsNS selects the overlay xattrs foreign to a kernel mount.
 type dirXattrsNS struct {
 	opaque, whiteout string // xattr names
 	value            func(dirXattrs) byte
+	// redirect is the foreign redirect xattr; "" means both are (a
+	// userxattr mount follows no redirect).
+	redirect string
 }
 
 var (
 	trustedNS = dirXattrsNS{xattrTrustedOpaque, xattrTrustedWhiteout,
-		func(x dirXattrs) byte { return x.trusted }}
+		func(x dirXattrs) byte { return x.trusted }, ""}
 	userNS = dirXattrsNS{xattrUserOpaque, xattrUserWhiteout,
-		func(x dirXattrs) byte { return x.user }}
+		func(x dirXattrs) byte { return x.user }, xattrUserRedirect}
 )
 
 // walkForeign appends the foreign markers of root/rel and below to out.
@@ -77,6 +84,9 @@ func walkForeign(root, rel string, other dirXattrsNS, out *[]Marker) error {
 	}
 	if x.fuse == valueOpaque[0] {
 		*out = append(*out, Marker{Dir: rel, Opaque: true, Xattr: xattrFuseOpaque})
+	}
+	if x.redirect != "" && (other.redirect == "" || x.redirect == other.redirect) {
+		*out = append(*out, Marker{Dir: rel, Redirect: true, Xattr: x.redirect})
 	}
 	ents, err := os.ReadDir(abs)
 	if err != nil {

@@ -25,6 +25,11 @@ func foreignLayer(t *testing.T, root string) {
 	wt.File(t, filepath.Join(root, "deep", "er", ".wh.f"), "")
 	wt.File(t, filepath.Join(root, "markerdir", ".wh.sub", ".wh.inside"), "")
 	wt.File(t, filepath.Join(root, "plain", "file"), "")
+	wt.Xattr(t, mkdir(t, root, "redir-user"), "user.overlay.redirect", "/a")
+	wt.Xattr(t, mkdir(t, root, "redir-trusted"), "trusted.overlay.redirect", "/b")
+	both := mkdir(t, root, "redir-both")
+	wt.Xattr(t, both, "user.overlay.redirect", "/c")
+	wt.Xattr(t, both, "trusted.overlay.redirect", "/d")
 }
 
 func mkdir(t *testing.T, root, name string) string {
@@ -51,10 +56,16 @@ func TestForeignMarkers(t *testing.T) {
 		{name: "trusted", ns: "trusted", more: []whiteout.Marker{
 			{Dir: "opq-user", Opaque: true, Xattr: "user.overlay.opaque"},
 			{Dir: "x-user", Name: "a", Xattr: "user.overlay.whiteout"},
+			// The kernel follows the trusted one, as lamina does.
+			{Dir: "redir-user", Redirect: true, Xattr: "user.overlay.redirect"},
 		}},
 		{name: "user", ns: "user", more: []whiteout.Marker{
 			{Dir: "opq-trusted", Opaque: true, Xattr: "trusted.overlay.opaque"},
 			{Dir: "x-trusted", Name: "b", Xattr: "trusted.overlay.whiteout"},
+			// userxattr follows no redirect.
+			{Dir: "redir-both", Redirect: true, Xattr: "trusted.overlay.redirect"},
+			{Dir: "redir-trusted", Redirect: true, Xattr: "trusted.overlay.redirect"},
+			{Dir: "redir-user", Redirect: true, Xattr: "user.overlay.redirect"},
 		}},
 	}
 	root := t.TempDir()

@@ -40,7 +40,12 @@ func run(ctx context.Context, log *slog.Logger, a mountArgs) error {
 	d, why := unionfs.ChooseDriver(a.driver, req)
 	log.Debug("driver chosen", "driver", d, "why", why)
 	if d == unionfs.DriverOverlay {
-		return unionfs.MountOverlay(req, a.mnt)
+		err := unionfs.MountOverlay(req, a.mnt)
+		if a.driver != unionfs.DriverAuto || !errors.Is(err, unionfs.ErrForeignRedirect) {
+			return err
+		}
+		// Only the walk of the lowers finds these; FUSE follows them.
+		log.Debug("driver chosen", "driver", unionfs.DriverFUSE, "why", err.Error())
 	}
 	if !a.foreground && !a.debug && os.Getenv(readyEnv) == "" {
 		return daemonize()

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestMountHelper mounts through mount(8) and mount.fuse3, the way
@@ -102,4 +104,53 @@ func TestSIGTERMUnmounts(t *testing.T) {
 	} else {
 		untrack(mnt)
 	}
+}
+
+// TestLateDaemonLeavesNewMount: a daemon whose mount was removed while it
+// was slow to notice (here: stopped) must not, on its way out, unmount the
+// mount another daemon has made on the same mountpoint since. (Seen with
+// unionmount-testsuite, which unmounts and remounts after each step.)
+func TestLateDaemonLeavesNewMount(t *testing.T) {
+	requireRoot(t)
+	requireFUSE(t)
+	requireLamina(t)
+	watchdog(t, 60*time.Second)
+	root := t.TempDir()
+	lower, mnt := root+"/lower", root+"/mnt"
+	mustMkdirAll(t, lower, root+"/u1", root+"/w1", root+"/u2", root+"/w2", mnt)
+	mountSubject(t, []string{lower}, root+"/u1", root+"/w1", mnt)
+	old := daemonPIDs(mnt)
+	if len(old) != 1 {
+		t.Fatalf("daemons for %s: %v, want one", mnt, old)
+	}
+	a := old[0]
+	if err := unix.Kill(a, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Kill(a, unix.SIGKILL) })
+	if err := unix.Unmount(mnt, 0); err != nil {
+		unix.Kill(a, unix.SIGCONT)
+		t.Fatalf("unmount under the stopped daemon: %v", err)
+	}
+	untrack(mnt)
+	mountSubject(t, []string{lower}, root+"/u2", root+"/w2", mnt)
+	if err := unix.Kill(a, unix.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for unix.Kill(a, 0) == nil && !isZombie(a) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first daemon (pid %d) did not exit after its mount was removed", a)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // what it did on its way out has landed
+	if _, ok := mountFSType(mnt); !ok {
+		untrack(mnt)
+		t.Fatal("the first daemon, exiting, unmounted the second daemon's mount")
+	}
+	if err := os.WriteFile(mnt+"/f", []byte("x"), 0o644); err != nil {
+		t.Errorf("write through the second mount: %v", err)
+	}
+	unmountSubject(t, mnt)
 }

@@ -26,7 +26,8 @@ type Server struct {
 	// nil when they go through /dev/fuse.
 	URing *uring.Transport
 
-	u *Union
+	u   *Union
+	dev string // the mount's MAJ:MIN in the mount table; "" if unknown
 }
 
 // Mount serves the union at mountpoint with FUSE and returns once the
@@ -132,7 +133,36 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 	}
 	// Best effort: without root, reads go in smaller requests.
 	_ = raiseReadahead(mnt)
+	s.dev, _ = topMountDev(mnt)
 	return s, nil
+}
+
+// Stop unmounts the union if it is still the mount on top of its
+// mountpoint. A daemon whose mount was removed from under it (umount,
+// fusermount3 -u) and that stops late must not take away a mount made
+// there since; nor when it cannot tell (the mount table unreadable).
+func (s *Server) Stop() error {
+	dev, err := topMountDev(s.Mountpoint)
+	if err != nil {
+		return err
+	}
+	if s.dev == "" || dev != s.dev {
+		return nil
+	}
+	return s.Server.Unmount()
+}
+
+// topMountDev is the MAJ:MIN of the mount on top of mountpoint (the last
+// one the mount table lists there), or "" if nothing is mounted there.
+func topMountDev(mountpoint string) (string, error) {
+	dev := ""
+	err := scanMountinfo(func(fields []string) bool {
+		if unescapeMountinfo(fields[4]) == mountpoint {
+			dev = fields[2]
+		}
+		return false
+	})
+	return dev, err
 }
 
 // Wait waits until the mount is gone and every request has been answered,

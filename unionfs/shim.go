@@ -412,36 +412,46 @@ func removeShims(mountpoint string) error {
 // shimsInUse reports whether /proc/self/mountinfo shows a mount at
 // mountpoint, or a mount whose options name a path inside dir.
 func shimsInUse(mountpoint, dir string) (bool, error) {
+	inside := dir + "/"
+	used := false
+	err := scanMountinfo(func(fields []string) bool {
+		if unescapeMountinfo(fields[4]) == mountpoint {
+			used = true
+			return true
+		}
+		for i := 6; i+3 < len(fields); i++ {
+			if fields[i] == "-" {
+				used = strings.Contains(unescapeMountinfo(fields[i+3]), inside)
+				return used
+			}
+		}
+		return false
+	})
+	return used, err
+}
+
+// scanMountinfo calls visit with the fields of each line of
+// /proc/self/mountinfo (ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...]
+// - TYPE SOURCE SUPEROPTS), in the kernel's order, until it returns true.
+// Reading it never touches the mounts themselves.
+func scanMountinfo(visit func(fields []string) (stop bool)) error {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return false, fmt.Errorf("read mount table: %w", err)
+		return fmt.Errorf("read mount table: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	inside := dir + "/"
 	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - TYPE SOURCE SUPEROPTS
 		fields := strings.Split(sc.Text(), " ")
-		if len(fields) < 10 {
-			continue
-		}
-		if unescapeMountinfo(fields[4]) == mountpoint {
-			return true, nil
-		}
-		for i := 6; i+3 < len(fields); i++ {
-			if fields[i] == "-" {
-				if strings.Contains(unescapeMountinfo(fields[i+3]), inside) {
-					return true, nil
-				}
-				break
-			}
+		if len(fields) >= 10 && visit(fields) {
+			return nil
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return false, fmt.Errorf("read mount table: %w", err)
+		return fmt.Errorf("read mount table: %w", err)
 	}
-	return false, nil
+	return nil
 }
 
 // unescapeMountinfo undoes the kernel's octal escapes (\040, \011, \012,

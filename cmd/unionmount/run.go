@@ -69,13 +69,23 @@ func run(ctx context.Context, log *slog.Logger, a mountArgs) error {
 	log.Debug("mounted", "mountpoint", srv.Mountpoint, "whiteouts", u.WhiteoutFormat())
 	os.Chdir("/")
 	signalReady("")
+	served := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		if err := srv.Unmount(); err != nil {
-			log.Error("unmount on signal", "err", err)
+		select {
+		case <-served:
+			return
+		case <-ctx.Done():
+		}
+		select {
+		case <-served: // unmounted already: what is there now is not ours
+		default:
+			if err := srv.Stop(); err != nil {
+				log.Error("unmount on signal", "err", err)
+			}
 		}
 	}()
 	srv.Wait()
+	close(served)
 	return nil
 }
 

@@ -67,7 +67,9 @@ Options (-o, comma-separated, may be repeated):
                             overlayfs reads an upper made so as root
                             (trusted.overlay.redirect) unless mounted with
                             nofollow, but never one made rootless
-                            (user.overlay.redirect): only lamina does.
+                            (user.overlay.redirect): only lamina does. Not
+                            for uppers later read as a layer diff (podman
+                            commit, tar): those readers ignore redirects
                             off (default) and follow: make no redirects,
                             follow those the layers hold; nofollow: ignore
                             them

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,4 +154,61 @@ func TestLateDaemonLeavesNewMount(t *testing.T) {
 		t.Errorf("write through the second mount: %v", err)
 	}
 	unmountSubject(t, mnt)
+}
+
+// TestDaemonLog: a daemonized unionmount's standard error is a file in
+// /run/lamina, which keeps what the daemon says when it fails (here, the
+// goroutine dump of SIGQUIT, as a crash would leave); a daemon that ends
+// cleanly with nothing to say removes it.
+func TestDaemonLog(t *testing.T) {
+	requireRoot(t)
+	requireFUSE(t)
+	requireLamina(t)
+	if os.Getenv("LAMINA_UNIONMOUNT_DRIVER") == "overlay" {
+		t.Skip("the kernel driver has no daemon")
+	}
+	watchdog(t, 60*time.Second)
+	root := t.TempDir()
+	lower, upper, work, mnt := root+"/lower", root+"/upper", root+"/work", root+"/mnt"
+	mustMkdirAll(t, lower, upper, work, mnt)
+
+	daemonLog := func() (pid int, log string) {
+		t.Helper()
+		pids := daemonPIDs(mnt)
+		if len(pids) != 1 {
+			t.Fatalf("daemons for %s: %v, want one", mnt, pids)
+		}
+		log, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pids[0]), "fd/2"))
+		if err != nil || !strings.HasPrefix(log, "/run/lamina/unionmount-") {
+			t.Fatalf("the daemon's standard error is %q (%v), want a file in /run/lamina", log, err)
+		}
+		return pids[0], log
+	}
+
+	mountSubject(t, []string{lower}, upper, work, mnt)
+	_, log := daemonLog()
+	unmountSubject(t, mnt)
+	if _, err := os.Stat(log); !os.IsNotExist(err) {
+		t.Errorf("%s after a clean unmount: %v, want it removed", log, err)
+	}
+
+	mountSubject(t, []string{lower}, upper, work, mnt)
+	pid, log := daemonLog()
+	t.Cleanup(func() { os.Remove(log) })
+	if err := unix.Kill(pid, unix.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for unix.Kill(pid, 0) == nil && !isZombie(pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon did not exit on SIGQUIT")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	unix.Unmount(mnt, unix.MNT_DETACH) // the dead daemon's mount
+	untrack(mnt)
+	b, err := os.ReadFile(log)
+	if err != nil || !strings.Contains(string(b), "SIGQUIT") || !strings.Contains(string(b), "goroutine") {
+		t.Errorf("%s after SIGQUIT holds %d bytes (%v), want the goroutine dump", log, len(b), err)
+	}
 }

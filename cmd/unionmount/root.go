@@ -79,6 +79,10 @@ Options (-o, comma-separated, may be repeated):
   ro                        mount read-only
 Escape ':' and ',' in paths with a backslash.
 
+In the background, the daemon's standard error (its errors, and a crash's
+trace) goes to /run/lamina/unionmount-*.log ($XDG_RUNTIME_DIR/lamina when
+not root), removed when the daemon ends with nothing written.
+
 Drivers (--driver):
   auto     kernel overlayfs when this process may mount it (root, or a user
            namespace with userxattr) and the options allow it; else FUSE

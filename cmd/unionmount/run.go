@@ -86,6 +86,7 @@ func run(ctx context.Context, log *slog.Logger, a mountArgs) error {
 	}()
 	srv.Wait()
 	close(served)
+	removeEmptyLog()
 	return nil
 }
 
@@ -102,6 +103,7 @@ func daemonize() error {
 	}
 	cmd := exec.Command(self, os.Args[1:]...)
 	cmd.Env = append(os.Environ(), readyEnv+"=3")
+	stderr := openDaemonLog()
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
@@ -110,6 +112,11 @@ func daemonize() error {
 	}
 	defer devnull.Close()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	if stderr != nil {
+		defer stderr.Close()
+		cmd.Stderr = stderr
+		cmd.Env = append(cmd.Env, logEnv+"="+stderr.Name())
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start daemon: %w", err)
 	}
@@ -123,9 +130,18 @@ func daemonize() error {
 		return nil
 	case strings.HasPrefix(line, "error "):
 		cmd.Wait()
+		if stderr != nil {
+			removeIfEmpty(stderr, stderr.Name())
+		}
 		return errors.New(strings.TrimPrefix(line, "error "))
 	}
 	err = cmd.Wait()
+	if stderr != nil {
+		if fi, serr := stderr.Stat(); serr == nil && fi.Size() > 0 {
+			return fmt.Errorf("daemon exited before the mount was ready: %v (its output: %s)", err, stderr.Name())
+		}
+		removeIfEmpty(stderr, stderr.Name())
+	}
 	return fmt.Errorf("daemon exited before the mount was ready: %v", err)
 }
 

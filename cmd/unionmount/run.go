@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,9 +49,7 @@ func run(ctx context.Context, log *slog.Logger, a mountArgs) error {
 	if !a.foreground && !a.debug && os.Getenv(readyEnv) == "" {
 		return daemonize()
 	}
-	// The daemon allocates per request and holds little: trade some
-	// memory for fewer collections on the request path.
-	debug.SetGCPercent(400)
+	tuneGC(ctx)
 	u, err := unionfs.New(req.EffectiveConfig(), append(req.Options, unionfs.WithDebug(a.debug))...)
 	if err != nil {
 		return err

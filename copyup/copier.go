@@ -17,7 +17,8 @@ const workName = "work"
 
 // Copier copies lower entries into the upper layer through a work directory.
 // It is safe for concurrent use: its settings are immutable after New, and
-// what it learns (refused copy methods) is kept in concurrent maps.
+// what it learns (refused copy methods, a work directory refusing
+// O_TMPFILE) is kept in concurrent maps and an atomic flag.
 type Copier struct {
 	work       string      // <workdir>/work; immutable
 	tempPrefix string      // "<work>/#lamina-<pid>-", the temp names' start; immutable

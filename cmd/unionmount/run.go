@@ -115,6 +115,9 @@ func daemonize() error {
 		cmd.Env = append(cmd.Env, logEnv+"="+stderr.Name())
 	}
 	if err := cmd.Start(); err != nil {
+		if stderr != nil {
+			removeIfEmpty(stderr, stderr.Name())
+		}
 		return fmt.Errorf("start daemon: %w", err)
 	}
 	w.Close()

@@ -71,7 +71,18 @@ func TestSIGTERMUnmounts(t *testing.T) {
 	root := t.TempDir()
 	lower, upper, work, mnt := root+"/lower", root+"/upper", root+"/work", root+"/mnt"
 	mustMkdirAll(t, lower, upper, work, mnt)
-	cmd := exec.Command(subject, subjectArgs([]string{lower}, upper, work, mnt, true)...)
+	if err := os.Symlink(".", root+"/link"); err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{mnt, root + "/link/mnt"} {
+		t.Run(strings.TrimPrefix(arg, root+"/"), func(t *testing.T) { sigtermUnmounts(t, lower, upper, work, mnt, arg) })
+	}
+}
+
+// sigtermUnmounts mounts in the foreground on mnt, spelled arg on the
+// command line, and checks that SIGTERM unmounts.
+func sigtermUnmounts(t *testing.T, lower, upper, work, mnt, arg string) {
+	cmd := exec.Command(subject, subjectArgs([]string{lower}, upper, work, arg, true)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

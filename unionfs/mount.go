@@ -26,8 +26,9 @@ type Server struct {
 	// nil when they go through /dev/fuse.
 	URing *uring.Transport
 
-	u   *Union
-	dev string // the mount's MAJ:MIN in the mount table; "" if unknown
+	u    *Union
+	real string // the mountpoint as the mount table spells it (no symlinks)
+	dev  string // the mount's MAJ:MIN in the mount table; "" if unknown
 }
 
 // Mount serves the union at mountpoint with FUSE and returns once the
@@ -65,6 +66,10 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 	root, ino, err := u.root()
 	if err != nil {
 		return nil, err
+	}
+	real, err := filepath.EvalSymlinks(mnt) // before the mount hides the path
+	if err != nil {
+		return nil, &LayerError{Role: "mountpoint", Path: mnt, Err: err}
 	}
 	unix.Umask(0)
 	t := u.opts.timeout
@@ -116,7 +121,7 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 		return nil, fmt.Errorf("mount %s: %w", mnt, err)
 	}
 	go srv.Serve()
-	s := &Server{Server: srv, Mountpoint: mnt, u: u}
+	s := &Server{Server: srv, Mountpoint: mnt, u: u, real: real}
 	if ring {
 		// NewServer has mounted and answered INIT. From here the kernel
 		// holds every request back until each CPU's queue has an entry,
@@ -133,21 +138,20 @@ func (u *Union) mount(mnt string, ring bool) (*Server, error) {
 	}
 	// Best effort: without root, reads go in smaller requests.
 	_ = raiseReadahead(mnt)
-	s.dev, _ = topMountDev(mnt)
+	s.dev, _ = topMountDev(real)
 	return s, nil
 }
 
-// Stop unmounts the union if it is still the mount on top of its
-// mountpoint. A daemon whose mount was removed from under it (umount,
-// fusermount3 -u) and that stops late must not take away a mount made
-// there since; nor when it cannot tell (the mount table unreadable).
+// Stop unmounts the union unless the mount table shows another mount on
+// top of its mountpoint: a daemon whose mount was removed from under it
+// (umount, fusermount3 -u) and that stops late must not take away a mount
+// made there since. A mount it could not find in the table when it
+// mounted, it unmounts.
 func (s *Server) Stop() error {
-	dev, err := topMountDev(s.Mountpoint)
-	if err != nil {
-		return err
-	}
-	if s.dev == "" || dev != s.dev {
-		return nil
+	if s.dev != "" {
+		if dev, err := topMountDev(s.real); err == nil && dev != s.dev {
+			return nil
+		}
 	}
 	return s.Server.Unmount()
 }

@@ -74,8 +74,10 @@
 // rename is EXDEV, as the kernel's default. RedirectNoFollow ignores
 // redirects. The kernel reads an upper with redirects when mounted with
 // redirect_dir=on or follow, or off (its default follows), but never with
-// userxattr: a rootless kernel mount neither makes nor follows them, so the
-// auto driver takes FUSE for redirect_dir= other than nofollow there. Nor
+// userxattr: a rootless kernel mount neither makes nor follows them (and
+// refuses redirect_dir= other than nofollow), so the auto driver takes
+// FUSE for redirect_dir=on or follow there, and the kernel driver passes
+// "off" on as nothing. Nor
 // does the kernel read a redirect of the other namespace: the kernel
 // driver refuses an upper (ErrForeignUpper) or a lower
 // (ErrForeignRedirect; no shim can stand in for a redirect) holding one,

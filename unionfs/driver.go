@@ -55,7 +55,7 @@ func ChooseDriver(d Driver, r *MountRequest) (Driver, string) {
 	}
 	cfg := r.EffectiveConfig()
 	ns := xattrNamespace()
-	if ns == "user" && r.RedirectDir != "" && r.RedirectDir != RedirectNoFollow {
+	if ns == "user" && (r.RedirectDir == RedirectOn || r.RedirectDir == RedirectFollow) {
 		return DriverFUSE, "kernel overlayfs with userxattr neither makes nor follows redirects"
 	}
 	if cfg.Upper != "" {
@@ -137,7 +137,11 @@ func MountOverlay(r *MountRequest, mountpoint string) error {
 	if err != nil {
 		return err
 	}
-	if err := mountOverlayFS(mnt, kernelLowers, up, wk, ns == "user", r.ReadOnly, r.RedirectDir); err != nil {
+	redirect := r.RedirectDir
+	if ns == "user" && redirect == RedirectOff {
+		redirect = "" // userxattr refuses any redirect_dir but nofollow, and is "off" already
+	}
+	if err := mountOverlayFS(mnt, kernelLowers, up, wk, ns == "user", r.ReadOnly, redirect); err != nil {
 		removeShims(mnt)
 		return err
 	}

@@ -2,7 +2,10 @@ package tests
 
 import (
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,4 +62,73 @@ func TestRedirectDriverChoice(t *testing.T) {
 		t.Errorf("d: %v, want it whited out", err)
 	}
 	unmountSubject(t, mnt)
+}
+
+// TestRootlessRedirect: an unprivileged user in a user namespace renames a
+// lower directory with redirect_dir=on, which the auto driver serves with
+// FUSE (kernel overlayfs with userxattr makes no redirects); the upper gets
+// user.overlay.redirect; remounted with the auto driver and no option, the
+// upper's redirect (which the kernel would not follow) keeps it on FUSE,
+// which shows the directory's lower contents under its new name.
+func TestRootlessRedirect(t *testing.T) {
+	requireMountEnv(t)
+	if subjectIsFuseOverlayfs() {
+		t.Skip("lamina's drivers only")
+	}
+	u, err := user.Lookup(rootlessUser)
+	if err != nil {
+		t.Skipf("needs user %q: %v", rootlessUser, err)
+	}
+	for _, tool := range []string{"runuser", "unshare", "python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	watchdog(t, 90*time.Second)
+	base, err := os.MkdirTemp("", "lamina-redirect-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	lower, upper, work, mnt := base+"/lower", base+"/upper", base+"/work", base+"/mnt"
+	mustMkdirAll(t, lower+"/d", upper, work, mnt)
+	if err := os.WriteFile(lower+"/d/f", []byte("f\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{base, lower, lower + "/d", lower + "/d/f", upper, work, mnt} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { waitDaemonGone(t, mnt) })
+
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	fstype := "grep ' " + mnt + " ' /proc/self/mounts | cut -d' ' -f3"
+	script := strings.Join([]string{
+		"set -e",
+		shellJoin([]string{subject, "--driver", "auto", "-o", opts + ",redirect_dir=on", mnt}),
+		fstype,
+		shellJoin([]string{"python3", "-c", "import os, sys; os.rename(sys.argv[1], sys.argv[2])", mnt + "/d", mnt + "/e"}),
+		shellJoin(subjectUnmountCmd(mnt)),
+		shellJoin([]string{subject, "--driver", "auto", "-o", opts, mnt}),
+		fstype,
+		"cat " + shellQuote(mnt+"/e/f"),
+		"ls " + shellQuote(mnt),
+		shellJoin(subjectUnmountCmd(mnt)),
+	}, "\n")
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + base}
+	r := runCmdEnv(t, 60*time.Second, env, "runuser", "-u", rootlessUser, "--", "unshare", "-Urm", "sh", "-c", script)
+	if r.code != 0 {
+		t.Fatalf("rootless script: exit %d (%v)\nscript:\n%s\nstdout:\n%s\nstderr:\n%s", r.code, r.err, script, r.stdout, r.stderr)
+	}
+	if want := "fuse.lamina\nfuse.lamina\nf\ne\n"; r.stdout != want {
+		t.Errorf("rootless script printed %q, want %q (stderr %q)", r.stdout, want, r.stderr)
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Lgetxattr(upper+"/e", "user.overlay.redirect", buf)
+	if err != nil || string(buf[:n]) != "/d" {
+		t.Errorf("upper/e user.overlay.redirect = %q, %v; want /d", buf[:max(n, 0)], err)
+	}
 }

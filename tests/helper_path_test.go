@@ -149,13 +149,7 @@ func TestLateDaemonLeavesNewMount(t *testing.T) {
 	if err := unix.Kill(a, unix.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for unix.Kill(a, 0) == nil && !isZombie(a) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the first daemon (pid %d) did not exit after its mount was removed", a)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitExit(t, a, "the first daemon, after its mount was removed")
 	time.Sleep(100 * time.Millisecond) // what it did on its way out has landed
 	if _, ok := mountFSType(mnt); !ok {
 		untrack(mnt)
@@ -209,17 +203,24 @@ func TestDaemonLog(t *testing.T) {
 	if err := unix.Kill(pid, unix.SIGQUIT); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for unix.Kill(pid, 0) == nil && !isZombie(pid) {
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon did not exit on SIGQUIT")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitExit(t, pid, "the daemon, on SIGQUIT")
 	unix.Unmount(mnt, unix.MNT_DETACH) // the dead daemon's mount
 	untrack(mnt)
 	b, err := os.ReadFile(log)
 	if err != nil || !strings.Contains(string(b), "SIGQUIT") || !strings.Contains(string(b), "goroutine") {
 		t.Errorf("%s after SIGQUIT holds %d bytes (%v), want the goroutine dump", log, len(b), err)
+	}
+}
+
+// waitExit waits up to 10 s for process pid (not a child of the test) to
+// exit; who says which process and why it should.
+func waitExit(t *testing.T, pid int, who string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for unix.Kill(pid, 0) == nil && !isZombie(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) did not exit within 10 s", who, pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -2,10 +2,7 @@ package tests
 
 import (
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,23 +72,7 @@ func TestRootlessRedirect(t *testing.T) {
 	if subjectIsFuseOverlayfs() {
 		t.Skip("lamina's drivers only")
 	}
-	u, err := user.Lookup(rootlessUser)
-	if err != nil {
-		t.Skipf("needs user %q: %v", rootlessUser, err)
-	}
-	for _, tool := range []string{"runuser", "unshare", "python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	watchdog(t, 90*time.Second)
-	base, err := os.MkdirTemp("", "lamina-redirect-rootless-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
+	uid, gid, base := rootlessBase(t, "python3")
 	lower, upper, work, mnt := base+"/lower", base+"/upper", base+"/work", base+"/mnt"
 	mustMkdirAll(t, lower+"/d", upper, work, mnt)
 	if err := os.WriteFile(lower+"/d/f", []byte("f\n"), 0o644); err != nil {
@@ -118,11 +99,7 @@ func TestRootlessRedirect(t *testing.T) {
 		"ls " + shellQuote(mnt),
 		shellJoin(subjectUnmountCmd(mnt)),
 	}, "\n")
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + base}
-	r := runCmdEnv(t, 60*time.Second, env, "runuser", "-u", rootlessUser, "--", "unshare", "-Urm", "sh", "-c", script)
-	if r.code != 0 {
-		t.Fatalf("rootless script: exit %d (%v)\nscript:\n%s\nstdout:\n%s\nstderr:\n%s", r.code, r.err, script, r.stdout, r.stderr)
-	}
+	r := runRootless(t, base, script)
 	if want := "fuse.lamina\nfuse.lamina\nf\ne\n"; r.stdout != want {
 		t.Errorf("rootless script printed %q, want %q (stderr %q)", r.stdout, want, r.stderr)
 	}

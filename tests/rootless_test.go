@@ -40,26 +40,7 @@ func TestRootless(t *testing.T) {
 // testRootless mounts, writes, deletes and unmounts as an unprivileged user
 // in a user namespace; fstype is the mount type to expect ("" for any).
 func testRootless(t *testing.T, fstype string) {
-	requireRoot(t) // to become the user and to prepare directories owned by it
-	requireFUSE(t)
-	u, err := user.Lookup(rootlessUser)
-	if err != nil {
-		t.Skipf("needs user %q: %v", rootlessUser, err)
-	}
-	for _, tool := range []string{"runuser", "unshare"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	watchdog(t, 90*time.Second)
-
-	base, err := os.MkdirTemp("", "lamina-rootless-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
+	uid, gid, base := rootlessBase(t)
 	lower, upper, work, mnt := base+"/lower", base+"/upper", base+"/work", base+"/mnt"
 	mustMkdirAll(t, lower, upper, work, mnt)
 	if err := os.WriteFile(lower+"/lowerfile", []byte("from lower\n"), 0o644); err != nil {
@@ -85,11 +66,7 @@ func testRootless(t *testing.T, fstype string) {
 		"grep ' " + mnt + " ' /proc/self/mounts | cut -d' ' -f3 >&2",
 		shellJoin(subjectUnmountCmd(mnt)),
 	}, "\n")
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + base}
-	r := runCmdEnv(t, 60*time.Second, env, "runuser", "-u", rootlessUser, "--", "unshare", "-Urm", "sh", "-c", script)
-	if r.code != 0 {
-		t.Fatalf("rootless script: exit %d (%v)\nscript:\n%s\nstdout:\n%s\nstderr:\n%s", r.code, r.err, script, r.stdout, r.stderr)
-	}
+	r := runRootless(t, base, script)
 	if !subjectIsFuseOverlayfs() && !strings.Contains(r.stderr, fstype) {
 		t.Errorf("mounted as %q, want %s", strings.TrimSpace(r.stderr), fstype)
 	}
@@ -112,6 +89,46 @@ func testRootless(t *testing.T, fstype string) {
 	if got, _ := os.ReadFile(lower + "/lowerfile"); string(got) != "from lower\n" {
 		t.Errorf("the lower layer changed: lowerfile = %q", got)
 	}
+}
+
+// rootlessBase skips unless the test can run as rootlessUser in a user
+// namespace (root, FUSE, runuser, unshare and tools), starts the watchdog
+// and returns the user's ids and a fresh directory for the test's layers,
+// outside the test's own temporary directory, which the user cannot reach.
+func rootlessBase(t *testing.T, tools ...string) (uid, gid int, base string) {
+	t.Helper()
+	requireRoot(t) // to become the user and to prepare directories owned by it
+	requireFUSE(t)
+	u, err := user.Lookup(rootlessUser)
+	if err != nil {
+		t.Skipf("needs user %q: %v", rootlessUser, err)
+	}
+	for _, tool := range append([]string{"runuser", "unshare"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	watchdog(t, 90*time.Second)
+	base, err = os.MkdirTemp("", "lamina-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	return uid, gid, base
+}
+
+// runRootless runs the shell script as rootlessUser in `unshare -Urm`
+// with HOME at base, and fails the test unless it exits 0.
+func runRootless(t *testing.T, base, script string) cmdResult {
+	t.Helper()
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + base}
+	r := runCmdEnv(t, 60*time.Second, env, "runuser", "-u", rootlessUser, "--", "unshare", "-Urm", "sh", "-c", script)
+	if r.code != 0 {
+		t.Fatalf("rootless script: exit %d (%v)\nscript:\n%s\nstdout:\n%s\nstderr:\n%s", r.code, r.err, script, r.stdout, r.stderr)
+	}
+	return r
 }
 
 // hasWhiteout reports whether dir holds a whiteout for name in any format a

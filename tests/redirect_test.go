@@ -109,3 +109,39 @@ func TestRootlessRedirect(t *testing.T) {
 		t.Errorf("upper/e user.overlay.redirect = %q, %v; want /d", buf[:max(n, 0)], err)
 	}
 }
+
+// TestBadRedirect: a lower directory whose redirect is invalid (a relative
+// one with a slash) cannot be looked up, with EINVAL, whether redirects are
+// followed or not, as on kernel overlayfs; its siblings and a layer root
+// carrying one are fine.
+func TestBadRedirect(t *testing.T) {
+	requireMountEnv(t)
+	if subjectIsFuseOverlayfs() {
+		t.Skip("fuse-overlayfs does not read redirects")
+	}
+	watchdog(t, 60*time.Second)
+	for _, mode := range []string{"off", "nofollow"} {
+		t.Run(mode, func(t *testing.T) {
+			root := t.TempDir()
+			top, bottom := root+"/top", root+"/bottom"
+			mustMkdirAll(t, top+"/bad", top+"/good", bottom+"/a/b", root+"/k", root+"/s")
+			for dir, value := range map[string]string{top + "/bad": "a/b", top: "//"} {
+				if err := unix.Lsetxattr(dir, "trusted.overlay.redirect", []byte(value), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mountKernelRedirect(t, []string{top, bottom}, "", "", root+"/k", mode)
+			mountSubject(t, []string{top, bottom}, "", "", root+"/s", "redirect_dir="+mode)
+			for _, name := range []string{"bad", "good", "a"} {
+				var kst, sst unix.Stat_t
+				kerr := unix.Lstat(filepath.Join(root, "k", name), &kst)
+				serr := unix.Lstat(filepath.Join(root, "s", name), &sst)
+				if kerr != serr {
+					t.Errorf("lstat %s: kernel %v, subject %v", name, kerr, serr)
+				}
+			}
+			unmountKernel(t, root+"/k")
+			unmountSubject(t, root+"/s")
+		})
+	}
+}

@@ -61,8 +61,6 @@ type entry struct {
 	// (copy-up), when hasOrigin: no need to read it back.
 	origin    uint64
 	hasOrigin bool
-	// lastRedirect is the redirect of the lowest directory found so far.
-	lastRedirect string
 }
 
 // state returns a snapshot of the node's layer fields.
@@ -192,8 +190,9 @@ func (u *Union) find(dirRel, name string, ls layerSet, fds *dirFds) (*entry, err
 			if info.Opaque {
 				return e, nil
 			}
-			e.lastRedirect = info.Redirect
-			redirect = e.redirect(u)
+			if redirect, err = u.redirectOf(info); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if abs, ok := strings.CutPrefix(redirect, "/"); ok {
@@ -214,7 +213,7 @@ func (u *Union) find(dirRel, name string, ls layerSet, fds *dirFds) (*entry, err
 		if state == whiteout.Absent {
 			continue
 		}
-		stop, err := e.addLower(found, d.idx, join(d.rel, look), &st, func() (whiteout.DirInfo, error) {
+		stop, r, err := u.addLower(e, found, d.idx, join(d.rel, look), &st, func() (whiteout.DirInfo, error) {
 			return whiteout.InspectAt(fd, dir, look)
 		})
 		if err != nil {
@@ -224,7 +223,7 @@ func (u *Union) find(dirRel, name string, ls layerSet, fds *dirFds) (*entry, err
 		if stop {
 			break
 		}
-		if r := e.redirect(u); r != "" {
+		if r != "" {
 			if abs, ok := strings.CutPrefix(r, "/"); ok {
 				return u.findRedirected(e, found, abs, d.idx)
 			}
@@ -239,11 +238,12 @@ func (u *Union) find(dirRel, name string, ls layerSet, fds *dirFds) (*entry, err
 
 // addLower adds to e what lower idx has at rel, whose lstat is st: the
 // topmost entry if none was found above, a directory to merge. It reports
-// whether the layers below are hidden: by a non-directory, or an opaque
-// directory. inspect reads the directory's markers.
-func (e *entry) addLower(found bool, idx int, rel string, st *unix.Stat_t, inspect func() (whiteout.DirInfo, error)) (stop bool, err error) {
+// whether the layers below are hidden (by a non-directory, or an opaque
+// directory) and, for a directory, the redirect to follow below it.
+// inspect reads the directory's markers.
+func (u *Union) addLower(e *entry, found bool, idx int, rel string, st *unix.Stat_t, inspect func() (whiteout.DirInfo, error)) (stop bool, redirect string, err error) {
 	if found && !isDir(st) {
-		return true, nil // a directory above hides a non-directory below
+		return true, "", nil // a directory above hides a non-directory below
 	}
 	if !found {
 		e.st, e.layer = *st, idx+1
@@ -252,24 +252,32 @@ func (e *entry) addLower(found bool, idx int, rel string, st *unix.Stat_t, inspe
 		e.lower, e.lowerRel = idx, rel
 	}
 	if !isDir(st) {
-		return true, nil
+		return true, "", nil
 	}
 	info, err := inspect()
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	e.dirs = append(e.dirs, lowerDir{idx: idx, xwh: info.XWhiteouts, rel: rel})
-	e.lastRedirect = info.Redirect
-	return info.Opaque, nil
+	if info.Opaque {
+		return true, "", nil
+	}
+	redirect, err = u.redirectOf(info)
+	return false, redirect, err
 }
 
-// redirect is the redirect the last directory added to e carries, if the
-// union follows redirects.
-func (e *entry) redirect(u *Union) string {
-	if !u.opts.redirect.follows() {
-		return ""
+// redirectOf is the redirect to follow below a directory with markers
+// info: none unless the union follows redirects. An invalid redirect is an
+// error (EINVAL) either way, as kernel overlayfs refuses to look such a
+// directory up with redirect_dir=nofollow too.
+func (u *Union) redirectOf(info whiteout.DirInfo) (string, error) {
+	if info.RedirectErr != nil {
+		return "", info.RedirectErr
 	}
-	return e.lastRedirect
+	if !u.opts.redirect.follows() {
+		return "", nil
+	}
+	return info.Redirect, nil
 }
 
 // findRedirected goes on with the lookup of e below lower above (-1: the
@@ -302,7 +310,7 @@ func (u *Union) findRedirected(e *entry, found bool, abs string, above int) (*en
 			break
 		}
 		if state == whiteout.Present {
-			stop, err := e.addLower(found, idx, abs, &st, func() (whiteout.DirInfo, error) {
+			stop, r, err := u.addLower(e, found, idx, abs, &st, func() (whiteout.DirInfo, error) {
 				return whiteout.InspectAt(-1, dir, last)
 			})
 			if err != nil {
@@ -312,7 +320,7 @@ func (u *Union) findRedirected(e *entry, found bool, abs string, above int) (*en
 			if stop {
 				break
 			}
-			if r := e.redirect(u); r != "" {
+			if r != "" {
 				if next, ok := strings.CutPrefix(r, "/"); ok {
 					abs = next
 				} else {

@@ -72,8 +72,9 @@
 // one name (the entry of that name in D's parent's lower directories) or an
 // absolute path from the layers' root ("/a/b"). ParseRedirect accepts
 // nothing else: no empty, "." or ".." component, no NUL, no marker name, at
-// most 4096 bytes; Inspect reports any other value as ErrBadRedirect (which
-// wraps EINVAL, the kernel's answer). An opaque D's redirect is not read.
+// most 4096 bytes; Inspect reports any other value in DirInfo.RedirectErr
+// (matching ErrBadRedirect, which wraps EINVAL, the kernel's answer to a
+// lookup that follows it). An opaque D's redirect is not read.
 // Following a redirect is the union's business; DirInfo only reports it.
 //
 // Private xattrs, hidden from listxattr and refused by getxattr/setxattr on

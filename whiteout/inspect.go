@@ -18,6 +18,12 @@ type DirInfo struct {
 	// when not under its own name (a value ParseRedirect accepts); "" for
 	// none. Not read for an opaque directory, which has none below.
 	Redirect string
+	// RedirectErr: the directory's redirect xattr holds a value
+	// ParseRedirect refuses (it matches ErrBadRedirect), and Redirect is
+	// "". Whether that matters is the reader's business: kernel overlayfs
+	// refuses to look such a directory up, but never inspects a layer's
+	// root.
+	RedirectErr error
 }
 
 // Inspect reads the opaque and xwhiteout markers of the directory at path:
@@ -46,7 +52,11 @@ func InspectAt(parentfd int, parent, name string) (DirInfo, error) {
 		return info, nil
 	}
 	if x.redirect != "" {
-		if info.Redirect, err = readRedirect(path, x.redirect); err != nil {
+		info.Redirect, err = readRedirect(path, x.redirect)
+		switch {
+		case errors.Is(err, ErrBadRedirect):
+			info.RedirectErr = fmt.Errorf("inspect %s: %w", path, err)
+		case err != nil:
 			return DirInfo{}, fmt.Errorf("inspect %s: %w", path, err)
 		}
 	}

@@ -125,8 +125,15 @@ func TestInspectBadRedirect(t *testing.T) {
 	wt.RequireRoot(t)
 	dir := t.TempDir()
 	wt.Xattr(t, dir, "trusted.overlay.redirect", "a/b")
-	_, err := whiteout.Inspect(dir)
-	if !errors.Is(err, whiteout.ErrBadRedirect) || !errors.Is(err, unix.EINVAL) {
-		t.Errorf("Inspect of a relative redirect with a slash = %v, want ErrBadRedirect and EINVAL", err)
+	wt.Xattr(t, dir, "trusted.overlay.opaque", "x")
+	info, err := whiteout.Inspect(dir)
+	if err != nil {
+		t.Fatalf("Inspect of a directory with an invalid redirect: %v, want the rest of its markers", err)
+	}
+	if !info.XWhiteouts || info.Redirect != "" {
+		t.Errorf("Inspect = %+v, want XWhiteouts and no redirect", info)
+	}
+	if !errors.Is(info.RedirectErr, whiteout.ErrBadRedirect) || !errors.Is(info.RedirectErr, unix.EINVAL) {
+		t.Errorf("RedirectErr of a relative redirect with a slash = %v, want ErrBadRedirect and EINVAL", info.RedirectErr)
 	}
 }

@@ -58,7 +58,7 @@ func ParseRedirect(v []byte) (string, error) {
 }
 
 // readRedirect reads the redirect xattr named name on path: "" when there
-// is none.
+// is none; an invalid value matches ErrBadRedirect.
 func readRedirect(path, name string) (string, error) {
 	var buf [maxRedirect + 1]byte
 	n, err := unix.Lgetxattr(path, name, buf[:])

@@ -39,7 +39,10 @@
 // otherwise, below) joined to that lower's root. That is safe because a
 // path only ever descends through directories that lookup has verified to
 // be real directories in that layer, lowers never change, and the upper
-// changes only through this daemon. A node records:
+// changes only through this daemon. The price: an entry whose path in a
+// layer, root included, is longer than PATH_MAX (4096 bytes) answers
+// ENAMETOOLONG, where kernel overlayfs, which walks dentries, has no such
+// limit (fuse-overlayfs, which passes paths too, has it). A node records:
 //
 //   - upper: the entry exists in the upper layer;
 //   - lower: the index of the topmost lower holding the entry (the copy-up

@@ -18,7 +18,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LAMINA_LDFLAGS ?= -linkmode external -extldflags -static -X main.version=$(VERSION)
 
 build:
-	$(GO) build -o $(BIN)/unionmount ./cmd/unionmount
+	$(GO) build -ldflags '-X main.version=$(VERSION)' -o $(BIN)/unionmount ./cmd/unionmount
 	$(GO) build -tags $(LAMINA_TAGS) -ldflags '$(LAMINA_LDFLAGS)' -o $(BIN)/lamina ./cmd/lamina
 
 setup:

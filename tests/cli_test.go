@@ -173,3 +173,13 @@ func TestCLIAcceptsFuseOverlayfsOptions(t *testing.T) {
 		unmountSubject(t, e.mnt)
 	})
 }
+
+// TestCLIVersion: --version prints fuse-overlayfs's form of the line
+// (podman info shows it for a mount program) and exits 0.
+func TestCLIVersion(t *testing.T) {
+	requireLamina(t)
+	r := runCmd(t, 10*time.Second, subject, "--version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "unionmount: version ") {
+		t.Errorf("unionmount --version: exit %d, stdout %q, stderr %q; want 0 and \"unionmount: version ...\"", r.code, r.stdout, r.stderr)
+	}
+}

@@ -14,6 +14,10 @@ import (
 	"github.com/lamina-dev/lamina/unionfs"
 )
 
+// version is set at build time with -ldflags "-X main.version=..." (make
+// build sets what git describe says).
+var version = "dev"
+
 const longHelp = `unionmount presents read-only lower directories and an optional writable
 upper directory as one tree, with the semantics of kernel overlayfs: the
 upper hides what is below it, deletions leave whiteouts in the upper, and a
@@ -109,6 +113,7 @@ func execute(ctx context.Context, args []string) int {
   mount -t fuse.unionmount unionmount /mnt -o lowerdir=/l,upperdir=/u,workdir=/w
   unionmount --unmount /mnt`,
 		Args:          cobra.RangeArgs(1, 2),
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -134,6 +139,10 @@ func execute(ctx context.Context, args []string) int {
 	f.BoolVarP(&debug, "debug", "d", false, "log every FUSE request (implies -f)")
 	f.StringVar(&driver, "driver", "auto", "auto, fuse or overlay")
 	f.BoolVarP(&unmount, "unmount", "u", false, "unmount MOUNTPOINT and exit")
+	// No -v: mount(8) passes it to helpers to mean verbose.
+	f.Bool("version", false, "print the version and exit")
+	// fuse-overlayfs's form, which podman info shows for a mount_program.
+	cmd.SetVersionTemplate("unionmount: version {{.Version}}\n")
 	cmd.SetArgs(args)
 	cmd.SetContext(ctx)
 	if err := cmd.Execute(); err != nil {

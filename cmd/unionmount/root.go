@@ -146,8 +146,11 @@ func execute(ctx context.Context, args []string) int {
 	cmd.SetArgs(args)
 	cmd.SetContext(ctx)
 	if err := cmd.Execute(); err != nil {
-		signalReady(oneLine(err))
-		fmt.Fprintf(os.Stderr, "unionmount: %s\n", oneLine(err))
+		// A daemon child's parent prints the error; its own standard
+		// error is the log file, kept only for what the parent cannot say.
+		if !signalReady(oneLine(err)) {
+			fmt.Fprintf(os.Stderr, "unionmount: %s\n", oneLine(err))
+		}
 		return 1
 	}
 	return 0

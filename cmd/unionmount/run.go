@@ -146,11 +146,11 @@ func daemonize() error {
 }
 
 // signalReady tells a waiting parent that the mount is ready (msg empty)
-// or why it failed.
-func signalReady(msg string) {
+// or why it failed, and reports whether there was a parent to tell.
+func signalReady(msg string) bool {
 	fd, err := strconv.Atoi(os.Getenv(readyEnv))
 	if err != nil {
-		return
+		return false
 	}
 	f := os.NewFile(uintptr(fd), "ready")
 	if msg == "" {
@@ -160,4 +160,5 @@ func signalReady(msg string) {
 	}
 	f.Close()
 	os.Unsetenv(readyEnv)
+	return true
 }

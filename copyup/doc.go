@@ -64,7 +64,7 @@
 //     name clash;
 //  5. atime and mtime with nanoseconds (utimensat, last, because the steps
 //     before may touch them);
-//  6. unless [NoSync] is given, fsync of a regular file or directory;
+//  6. unless [NoSync] is given, fsync of a regular file;
 //  7. publish: an unnamed file is linked to the destination with linkat(2)
 //     of its /proc/self/fd entry, following it (AT_EMPTY_PATH would need
 //     CAP_DAC_READ_SEARCH), which fails on an existing name; a named entry
@@ -92,11 +92,12 @@
 //
 // Against power loss the argument needs the data on disk before the name
 // is: so a regular file is fsynced before it is published (fsync also makes
-// its metadata and xattrs durable), and so is a directory. Symlinks, fifos,
-// sockets and devices cannot be opened for fsync without side effects; their
-// whole content is inode metadata, which the journaling filesystems that can
-// hold an upper layer (ext4, xfs, btrfs) commit in order, so the rename
-// cannot become durable before the metadata it depends on. With [NoSync] the
+// its metadata and xattrs durable), as kernel overlayfs fsyncs the data it
+// copies. The other types are not: a directory is created empty, and the
+// whole content of a directory, symlink, fifo, socket or device is inode
+// metadata, which the journaling filesystems that can hold an upper layer
+// (ext4, xfs, btrfs) commit in order, so the rename cannot become durable
+// before the metadata it depends on. With [NoSync] the
 // kill -9 argument still holds (the page cache belongs to the kernel, not to
 // the process), but after a power loss a published file may be missing data.
 //

@@ -164,23 +164,16 @@ func (c *Copier) createTemp(create func(path string) error) (string, error) {
 	return "", fmt.Errorf("create temp in %s: %w", c.work, unix.EEXIST)
 }
 
-// sync makes the entry's data and metadata durable, for the types that can
-// be opened without side effects.
+// sync makes a regular file's data and metadata durable. The other types
+// hold only inode metadata (a directory is created empty), which the
+// journaling filesystems commit in order with the rename that publishes
+// them, so they need no fsync; kernel overlayfs syncs only copied data too.
 func (s *staged) sync() error {
-	switch {
-	case s.fd >= 0:
-		if err := unix.Fsync(s.fd); err != nil {
-			return fmt.Errorf("sync %s: %w", s.path, err)
-		}
-	case s.typ == unix.S_IFDIR:
-		d, err := os.Open(s.path)
-		if err != nil {
-			return fmt.Errorf("sync dir: %w", err)
-		}
-		defer d.Close()
-		if err := d.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", s.path, err)
-		}
+	if s.fd < 0 {
+		return nil
+	}
+	if err := unix.Fsync(s.fd); err != nil {
+		return fmt.Errorf("sync %s: %w", s.path, err)
 	}
 	return nil
 }

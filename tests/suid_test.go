@@ -15,9 +15,10 @@ import (
 
 // TestUnprivilegedWriteDropsSetuid: a user without CAP_FSETID who writes
 // to or truncates a setuid or setgid file through the union clears those
-// bits, as on kernel overlayfs, with passthrough on and off. The daemon
-// writes as root (which keeps them), so the clearing must come from the
-// kernel's request on behalf of the writer.
+// bits, and a write drops file capabilities, as on kernel overlayfs, with
+// passthrough on and off. The daemon writes as root (which keeps the
+// bits), so the clearing must come from the kernel's request on behalf of
+// the writer (unionfs/killpriv.go).
 //
 // Not compared: a setgid file without group execute written by a user
 // outside its group. Kernel overlayfs clears setgid then; the kernel's
@@ -37,11 +38,18 @@ func TestUnprivilegedWriteDropsSetuid(t *testing.T) {
 		name string
 		perm os.FileMode
 		cmd  string
+		caps bool // give the file a security.capability first
 	}{
-		{"suid_append", 0o4777 | os.ModeSetuid, "echo x >> %s"},
-		{"sgid_append", 0o2777 | os.ModeSetgid, "echo x >> %s"},
-		{"suid_truncate", 0o4777 | os.ModeSetuid, "truncate -s 1 %s"},
-		{"suid_overwrite", 0o4777 | os.ModeSetuid, "echo x > %s"},
+		{name: "suid_append", perm: 0o777 | os.ModeSetuid, cmd: "echo x >> %s"},
+		{name: "sgid_append", perm: 0o777 | os.ModeSetgid, cmd: "echo x >> %s"},
+		{name: "suid_truncate", perm: 0o777 | os.ModeSetuid, cmd: "truncate -s 1 %s"},
+		{name: "sgid_truncate", perm: 0o777 | os.ModeSetgid, cmd: "truncate -s 1 %s"},
+		{name: "suid_sgid_truncate_up", perm: 0o777 | os.ModeSetuid | os.ModeSetgid, cmd: "truncate -s 100 %s"},
+		{name: "suid_overwrite", perm: 0o777 | os.ModeSetuid, cmd: "echo x > %s"},
+		{name: "plain_append", perm: 0o777, cmd: "echo x >> %s"},
+		{name: "caps_append", perm: 0o777, cmd: "echo x >> %s", caps: true},
+		{name: "caps_truncate", perm: 0o777, cmd: "truncate -s 0 %s", caps: true},
+		{name: "caps_read", perm: 0o777, cmd: "cat %s >/dev/null", caps: true},
 	}
 	var script []string
 	for _, f := range files {
@@ -60,6 +68,11 @@ func TestUnprivilegedWriteDropsSetuid(t *testing.T) {
 			if err := os.Chmod(p, f.perm); err != nil {
 				t.Fatal(err)
 			}
+			if f.caps {
+				if err := syscall.Setxattr(p, "security.capability", netBindCap, 0); err != nil {
+					t.Fatalf("set security.capability: %v", err)
+				}
+			}
 		}
 		mount([]string{lower}, upper, work, mnt)
 		defer unmount(mnt)
@@ -75,13 +88,17 @@ func TestUnprivilegedWriteDropsSetuid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, fmt.Sprintf("%s %v", f.name, st.Mode()))
+			caps := "no caps"
+			if _, err := syscall.Getxattr(filepath.Join(mnt, f.name), "security.capability", make([]byte, 64)); err == nil {
+				caps = "caps"
+			}
+			got = append(got, fmt.Sprintf("%s %v %s", f.name, st.Mode(), caps))
 		}
 		return strings.Join(got, "\n")
 	}
 
 	want := modes(t, func(l []string, u, w, m string) { mountKernel(t, l, u, w, m) }, func(m string) { unmountKernel(t, m) })
-	if !strings.Contains(want, "suid_append -rwxrwxrwx") {
+	if !strings.Contains(want, "suid_append -rwxrwxrwx") || !strings.Contains(want, "caps_append -rwxrwxrwx no caps") || !strings.Contains(want, "caps_read -rwxrwxrwx caps") {
 		t.Fatalf("kernel overlayfs kept setuid on an unprivileged write; this test's premise fails:\n%s", want)
 	}
 	for _, pt := range []string{"passthrough=on", "passthrough=off"} {
@@ -98,6 +115,14 @@ func TestUnprivilegedWriteDropsSetuid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// netBindCap is a security.capability value (struct vfs_cap_data, revision
+// 2): CAP_NET_BIND_SERVICE permitted and effective.
+var netBindCap = []byte{
+	0x01, 0x00, 0x00, 0x02, // VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE
+	0x00, 0x04, 0x00, 0x00, 0, 0, 0, 0, // permitted, inheritable (low word)
+	0, 0, 0, 0, 0, 0, 0, 0, // high word
 }
 
 // userReachableDirs makes lower, upper, work and mount directories in a

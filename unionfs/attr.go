@@ -90,6 +90,11 @@ func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		if err != nil {
 			return err
 		}
+		if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 && !hasUID && !hasGID {
+			if err := killSUIDGID(p, follow); err != nil {
+				return err
+			}
+		}
 	}
 	return setTimes(p, in, follow)
 }

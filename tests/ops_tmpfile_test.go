@@ -93,3 +93,33 @@ func doReopenRemoved(p string) op {
 		return fmt.Sprintf("%q", buf[:n])
 	}}
 }
+
+// doReopenRemovedFifo makes a fifo p, holds it open, gives it another
+// owner, removes it and reads it through a reopen of /proc/self/fd (an
+// empty fifo opened non-blocking: EAGAIN).
+func doReopenRemovedFifo(p string) op {
+	return op{name: "reopen fifo " + p + " after chown and remove", fn: func(m string) string {
+		path := filepath.Join(m, p)
+		if err := unix.Mkfifo(path, 0o644); err != nil {
+			return "mkfifo:" + errName(err)
+		}
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open:" + errName(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Lchown(path, 1000, 0); err != nil {
+			return "lchown:" + errName(err)
+		}
+		if err := unix.Unlink(path); err != nil {
+			return "unlink:" + errName(err)
+		}
+		rfd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "reopen:" + errName(err)
+		}
+		defer unix.Close(rfd)
+		_, err = unix.Read(rfd, make([]byte, 8))
+		return "read:" + errName(err)
+	}}
+}

@@ -2,6 +2,7 @@ package unionfs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 	"time"
 
@@ -131,6 +132,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		return 0, syscall.ENODATA
 	}
 	p, follow, err := n.xattrPath()
+	if errors.Is(err, errNoXattrs) {
+		return 0, syscall.ENODATA
+	}
 	if err != nil {
 		return 0, errno(err)
 	}
@@ -153,6 +157,9 @@ var _ = (fs.NodeListxattrer)((*node)(nil))
 // Listxattr lists the topmost entry's xattrs without the private ones.
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	p, follow, err := n.xattrPath()
+	if errors.Is(err, errNoXattrs) {
+		return 0, 0
+	}
 	if err != nil {
 		return 0, errno(err)
 	}

@@ -3,6 +3,7 @@ package unionfs
 import (
 	"cmp"
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,13 +93,25 @@ func (n *node) realPath() (string, error) {
 func (n *node) xattrPath() (p string, follow bool, err error) {
 	n.mu.Lock()
 	fd := n.removedFd()
+	orphan := n.gone != nil && n.gone.Nlink == 0
 	n.mu.Unlock()
 	if fd >= 0 {
 		return procFd(fd), true, nil
 	}
+	if orphan {
+		return "", false, errNoXattrs
+	}
 	p, err = n.realPath()
 	return p, false, err
 }
+
+// errNoXattrs says the node was removed while open and the daemon holds
+// no descriptor on it (a fifo, socket or device: their opens never reach
+// the daemon), so its extended attributes are out of reach. Reads answer
+// that it has none: the kernel asks for the ACL of such a node when a
+// process reopens it through /proc/PID/fd, and an error would fail the
+// open, which kernel overlayfs lets through.
+var errNoXattrs = errors.New("removed entry: no extended attributes")
 
 // lstatSettled is lstat of the node's path under its lock: after any
 // rename or remove of the entry in progress (they hold the lock across the

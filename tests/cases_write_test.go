@@ -18,6 +18,12 @@ func writeCases() []diffCase {
 			doAppend("link_to_a", "via link\n"), doRead("a.txt"), doStat("link_to_a"),
 			doAppend("hl_a", "one link\n"), doRead("hl_a"), doRead("hl_b"), doStat("hl_a"), doStat("hl_b"),
 		}},
+		{name: "change_through_read_only_fd", ops: []op{
+			// With passthrough the first fchmod was ESTALE: its copy-up
+			// retired the node the descriptor holds.
+			doChangeThroughReadOnlyFd("a.txt"), doListxattr("a.txt"), doRead("a.txt"),
+			doChangeThroughReadOnlyFd("dir1/sub/deep"),
+		}},
 		{name: "write_preserves_metadata", ops: []op{
 			doAppend("setuid_bin", "# more\n"), doStat("setuid_bin"),
 			doAppend("owned", "more\n"), doStat("owned"),

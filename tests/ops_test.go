@@ -3,6 +3,8 @@ package tests
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -186,5 +188,32 @@ func doListxattr(p string) op {
 			return errName(err)
 		}
 		return "ok " + x
+	}}
+}
+
+// doChangeThroughReadOnlyFd opens the lower file p read-only (with
+// passthrough, the kernel then reads it through the lower file), changes
+// its mode twice and sets an xattr through that descriptor, which copies
+// it up, and reports each step, the descriptor's fstat and the path's stat.
+func doChangeThroughReadOnlyFd(p string) op {
+	return op{name: "fchmod and fsetxattr through a read-only descriptor on " + p, fn: func(m string) string {
+		full := filepath.Join(m, p)
+		fd, err := unix.Open(full, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "open:" + errName(err)
+		}
+		defer unix.Close(fd)
+		steps := []string{
+			"fchmod 0751:" + errName(unix.Fchmod(fd, 0o751)),
+			"fchmod 0700:" + errName(unix.Fchmod(fd, 0o700)),
+			"fsetxattr:" + errName(unix.Fsetxattr(fd, "user.fd", []byte("v"), 0)),
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			steps = append(steps, "fstat:"+errName(err))
+		} else {
+			steps = append(steps, "fstat mode "+strconv.FormatUint(uint64(st.Mode), 8))
+		}
+		return strings.Join(append(steps, statString(full)), "; ")
 	}}
 }

@@ -24,10 +24,19 @@ var _ = (fs.NodeSetattrer)((*node)(nil))
 // changes the file's ctime; as on kernel overlayfs, it copies the entry
 // up and changes the ctime of the copy.
 func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if err := n.setattr(ctx, fh, in); err != nil {
+	retiredAt, err := n.setattr(ctx, fh, in)
+	if err != nil {
 		return errno(err)
 	}
-	if errno := n.Getattr(ctx, fh, out); errno != 0 {
+	if retiredAt != "" {
+		// The node was retired by this copy-up: answer with the copy's
+		// attributes, which the kernel keeps for the descriptor's inode.
+		var st unix.Stat_t
+		if err := unix.Lstat(retiredAt, &st); err != nil {
+			return errno(err)
+		}
+		n.u.fillAttr(&st, &out.Attr, &entry{upper: true})
+	} else if errno := n.Getattr(ctx, fh, out); errno != 0 {
 		return errno
 	}
 	// go-fuse completes GETATTR replies only: it sets the node's st_ino
@@ -39,19 +48,30 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	return 0
 }
 
-func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn) error {
+// setattr makes the changes of in. It returns the upper copy's path if
+// its copy-up retired the node (ensureUpperForChange).
+func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn) (retiredAt string, err error) {
 	size, hasSize := in.GetSize()
 	limit := int64(-1)
 	if hasSize {
 		limit = int64(size)
 	}
-	if err := n.ensureUpperSize(ctx, limit); err != nil {
-		return err
+	if retiredAt, err = n.ensureUpperForChange(ctx, limit); err != nil {
+		return "", err
 	}
+	return retiredAt, n.applyAttrs(fh, in, retiredAt)
+}
+
+// applyAttrs is setattr after the copy-up: at retiredAt if set, else
+// wherever the entry is.
+func (n *node) applyAttrs(fh fs.FileHandle, in *fuse.SetAttrIn, retiredAt string) error {
+	size, hasSize := in.GetSize()
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
 	p, follow := n.u.upperPath(n.rel()), false
-	if fd := n.removedFd(); fd >= 0 {
+	if retiredAt != "" {
+		p = retiredAt
+	} else if fd := n.removedFd(); fd >= 0 {
 		p, follow = procFd(fd), true // removed while open
 	} else if n.gone != nil && n.gone.Nlink == 0 {
 		n.changeGone(in)
@@ -207,8 +227,12 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if err != nil {
 		return syscall.EINVAL
 	}
-	if err := n.ensureUpper(ctx); err != nil {
+	retiredAt, err := n.ensureUpperForChange(ctx, -1)
+	if err != nil {
 		return errno(err)
+	}
+	if retiredAt != "" {
+		return errno(unix.Lsetxattr(retiredAt, attr, data, int(flags)))
 	}
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
@@ -234,8 +258,12 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 			return e
 		}
 	}
-	if err := n.ensureUpper(ctx); err != nil {
+	retiredAt, err := n.ensureUpperForChange(ctx, -1)
+	if err != nil {
 		return errno(err)
+	}
+	if retiredAt != "" {
+		return errno(unix.Lremovexattr(retiredAt, attr))
 	}
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()

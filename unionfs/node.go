@@ -72,14 +72,19 @@ func (n *node) state() (upper bool, lower int) {
 }
 
 // realPath is where the topmost entry lives now. A node retired by copy-up
-// (split) has no path of its own any more: ESTALE makes the kernel look
-// its name up again.
+// (split) reads its upper copy while it still holds its name (holdsName:
+// fstat, fgetxattr through a descriptor opened before the copy-up see the
+// copy, as on kernel overlayfs); once the name has gone to another node it
+// has no path of its own: ESTALE makes the kernel look the name up again.
 func (n *node) realPath() (string, error) {
 	n.mu.Lock()
 	upper, lower, split := n.upper, n.lower, n.split
 	n.mu.Unlock()
 	if split {
-		return "", syscall.ESTALE
+		if !n.holdsName() {
+			return "", syscall.ESTALE
+		}
+		return n.u.upperPath(n.rel()), nil
 	}
 	if upper {
 		return n.u.upperPath(n.rel()), nil

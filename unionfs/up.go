@@ -25,18 +25,47 @@ func (n *node) ensureUpper(ctx context.Context) error { return n.ensureUpperSize
 // to size bytes: only that much data is copied (none for O_TRUNC). A
 // negative size copies everything.
 func (n *node) ensureUpperSize(ctx context.Context, size int64) error {
+	_, err := n.ensureUpperFor(ctx, size, false)
+	return err
+}
+
+// ensureUpperForChange is ensureUpperSize for a change of the entry itself
+// (its attributes, size or xattrs). When the copy-up made by this very
+// call retires the node (split), the change still goes to the new upper
+// copy, whose path it returns (otherwise ""): the caller may hold the node
+// by a descriptor opened before (fchmod or fsetxattr of a file opened
+// read-only), and the kernel retries only path-based calls after ESTALE.
+// So does a change to a node retired before, while it still holds its name
+// (holdsName); one that lost it gets ESTALE, as from ensureUpperSize.
+func (n *node) ensureUpperForChange(ctx context.Context, size int64) (retiredAt string, err error) {
+	return n.ensureUpperFor(ctx, size, true)
+}
+
+func (n *node) ensureUpperFor(ctx context.Context, size int64, change bool) (string, error) {
 	if n.u.upper == "" {
-		return syscall.EROFS
+		return "", syscall.EROFS
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	wasSplit := n.split
 	if err := n.ensureUpperLocked(ctx, size); err != nil {
-		return err
+		return "", err
 	}
-	if n.split {
-		return syscall.ESTALE // see retireOrAlias
+	if !n.split {
+		return "", nil
 	}
-	return nil
+	if !change || wasSplit && !n.holdsName() {
+		return "", syscall.ESTALE // see retireOrAlias
+	}
+	return n.u.upperPath(n.rel()), nil
+}
+
+// holdsName reports whether the node is still the child its parent has
+// under its name: a retired node is, until the kernel looks the name up
+// again, and its upper copy is then at that name.
+func (n *node) holdsName() bool {
+	name, parent := n.Parent()
+	return parent != nil && parent.GetChild(name) == &n.Inode
 }
 
 // ensureUpperLocked is ensureUpperSize for a caller that holds n.mu.

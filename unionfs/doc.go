@@ -218,12 +218,16 @@
 // inode may be backed by the lower file for as long as any handle, old or
 // new, stays open, and go-fuse drops that backing only after our Release.
 // Such a node is never given an upper descriptor: its copy-up retires it
-// (node.split) instead, and every later operation on it returns ESTALE.
-// The VFS retries opens, truncates and path-based calls once with
-// LOOKUP_REVAL; FUSE then looks the name up again and finds the copied-up
-// file under a new identity (see "Inode numbers"), a new kernel inode with
-// the same st_ino whose backing file is the upper copy. Handles opened
-// before keep reading the lower file, as with kernel overlayfs before 4.19.
+// (node.split) instead, and every later open of it returns ESTALE. The VFS
+// retries opens, truncates and path-based calls once with LOOKUP_REVAL;
+// FUSE then looks the name up again and finds the copied-up file under a
+// new identity (see "Inode numbers"), a new kernel inode with the same
+// st_ino whose backing file is the upper copy. Handles opened before keep
+// reading the lower file, as with kernel overlayfs before 4.19. Changes
+// and reads of attributes and xattrs are not retried for a descriptor
+// (fchmod, fsetxattr, fstat), so until the name goes to the new node
+// (holdsName) they reach the upper copy through the retired one, the
+// change that made the copy included; after that they return ESTALE.
 // Passthrough is turned off quietly when the kernel refuses it.
 //
 // # Transport

@@ -226,7 +226,7 @@
 // reading the lower file, as with kernel overlayfs before 4.19. Changes
 // and reads of attributes and xattrs are not retried for a descriptor
 // (fchmod, fsetxattr, fstat), so until the name goes to the new node
-// (holdsName) they reach the upper copy through the retired one, the
+// (retiredPath) they reach the upper copy through the retired one, the
 // change that made the copy included; after that they return ESTALE.
 // Passthrough is turned off quietly when the kernel refuses it.
 //

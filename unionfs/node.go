@@ -72,7 +72,7 @@ func (n *node) state() (upper bool, lower int) {
 }
 
 // realPath is where the topmost entry lives now. A node retired by copy-up
-// (split) reads its upper copy while it still holds its name (holdsName:
+// (split) reads its upper copy while it still holds its name (retiredPath:
 // fstat, fgetxattr through a descriptor opened before the copy-up see the
 // copy, as on kernel overlayfs); once the name has gone to another node it
 // has no path of its own: ESTALE makes the kernel look the name up again.
@@ -81,10 +81,10 @@ func (n *node) realPath() (string, error) {
 	upper, lower, split := n.upper, n.lower, n.split
 	n.mu.Unlock()
 	if split {
-		if !n.holdsName() {
-			return "", syscall.ESTALE
+		if p := n.retiredPath(); p != "" {
+			return p, nil
 		}
-		return n.u.upperPath(n.rel()), nil
+		return "", syscall.ESTALE
 	}
 	if upper {
 		return n.u.upperPath(n.rel()), nil

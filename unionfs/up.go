@@ -36,7 +36,7 @@ func (n *node) ensureUpperSize(ctx context.Context, size int64) error {
 // by a descriptor opened before (fchmod or fsetxattr of a file opened
 // read-only), and the kernel retries only path-based calls after ESTALE.
 // So does a change to a node retired before, while it still holds its name
-// (holdsName); one that lost it gets ESTALE, as from ensureUpperSize.
+// (retiredPath); one that lost it gets ESTALE, as from ensureUpperSize.
 func (n *node) ensureUpperForChange(ctx context.Context, size int64) (retiredAt string, err error) {
 	return n.ensureUpperFor(ctx, size, true)
 }
@@ -47,22 +47,37 @@ func (n *node) ensureUpperFor(ctx context.Context, size int64, change bool) (str
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	wasSplit := n.split
 	if err := n.ensureUpperLocked(ctx, size); err != nil {
 		return "", err
 	}
 	if !n.split {
 		return "", nil
 	}
-	if !change || wasSplit && !n.holdsName() {
-		return "", syscall.ESTALE // see retireOrAlias
+	if change {
+		if p := n.retiredPath(); p != "" {
+			return p, nil
+		}
 	}
-	return n.u.upperPath(n.rel()), nil
+	return "", syscall.ESTALE // see retireOrAlias
+}
+
+// retiredPath is the upper copy's path for a retired (split) node that
+// still holds its name, "" once the name has gone to another node (the
+// kernel's next lookup of it makes one). The name is checked again after
+// the path is made, so a path made while the name moved is not returned.
+func (n *node) retiredPath() string {
+	if !n.holdsName() {
+		return ""
+	}
+	p := n.u.upperPath(n.rel())
+	if !n.holdsName() {
+		return ""
+	}
+	return p
 }
 
 // holdsName reports whether the node is still the child its parent has
-// under its name: a retired node is, until the kernel looks the name up
-// again, and its upper copy is then at that name.
+// under its name.
 func (n *node) holdsName() bool {
 	name, parent := n.Parent()
 	return parent != nil && parent.GetChild(name) == &n.Inode

@@ -73,7 +73,7 @@ func (n *node) applyAttrs(fh fs.FileHandle, in *fuse.SetAttrIn, retiredAt string
 		p = retiredAt
 	} else if fd := n.removedFd(); fd >= 0 {
 		p, follow = procFd(fd), true // removed while open
-	} else if n.gone != nil && n.gone.Nlink == 0 {
+	} else if n.orphaned() {
 		n.changeGone(in)
 		return nil
 	}

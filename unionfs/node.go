@@ -98,7 +98,7 @@ func (n *node) realPath() (string, error) {
 func (n *node) xattrPath() (p string, follow bool, err error) {
 	n.mu.Lock()
 	fd := n.removedFd()
-	orphan := n.gone != nil && n.gone.Nlink == 0
+	orphan := n.orphaned()
 	n.mu.Unlock()
 	if fd >= 0 {
 		return procFd(fd), true, nil

@@ -168,6 +168,13 @@ func (n *node) keepGone(e *entry, held int) {
 	}
 }
 
+// orphaned reports whether the node's entry was removed while open and
+// has no name left in any layer (a file removed under one of its names
+// keeps the others).
+//
+// Preconditions: n.mu is held.
+func (n *node) orphaned() bool { return n.gone != nil && n.gone.Nlink == 0 }
+
 // changeGone applies a setattr to the attributes a removed upper entry
 // left (n.gone) when no descriptor was kept on it: a directory, fifo or
 // device removed while open, or a file held only by an O_PATH descriptor.
@@ -175,8 +182,7 @@ func (n *node) keepGone(e *entry, held int) {
 // it are all that can see it, and fstat on them reports n.gone, which thus
 // shows the change as the removed inode would on kernel overlayfs.
 //
-// Preconditions: n.mu is held; n.gone is set, with no links left (a file
-// removed under one of its names keeps the others).
+// Preconditions: n.mu is held; n.orphaned().
 func (n *node) changeGone(in *fuse.SetAttrIn) {
 	st := n.gone
 	now := unix.NsecToTimespec(time.Now().UnixNano())

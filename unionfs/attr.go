@@ -24,19 +24,11 @@ var _ = (fs.NodeSetattrer)((*node)(nil))
 // changes the file's ctime; as on kernel overlayfs, it copies the entry
 // up and changes the ctime of the copy.
 func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	retiredAt, err := n.setattr(ctx, fh, in)
-	if err != nil {
+	if err := n.setattr(ctx, fh, in); err != nil {
 		return errno(err)
 	}
-	if retiredAt != "" {
-		// The node was retired by this copy-up: answer with the copy's
-		// attributes, which the kernel keeps for the descriptor's inode.
-		var st unix.Stat_t
-		if err := unix.Lstat(retiredAt, &st); err != nil {
-			return errno(err)
-		}
-		n.u.fillAttr(&st, &out.Attr, &entry{upper: true})
-	} else if errno := n.Getattr(ctx, fh, out); errno != 0 {
+	// A node this setattr retired answers from its upper copy (realPath).
+	if errno := n.Getattr(ctx, fh, out); errno != 0 {
 		return errno
 	}
 	// go-fuse completes GETATTR replies only: it sets the node's st_ino
@@ -48,35 +40,23 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	return 0
 }
 
-// setattr makes the changes of in. It returns the upper copy's path if
-// its copy-up retired the node (ensureUpperForChange).
-func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn) (retiredAt string, err error) {
+func (n *node) setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn) error {
 	size, hasSize := in.GetSize()
 	limit := int64(-1)
 	if hasSize {
 		limit = int64(size)
 	}
-	if retiredAt, err = n.ensureUpperForChange(ctx, limit); err != nil {
-		return "", err
+	retiredAt, err := n.ensureUpperForChange(ctx, limit)
+	if err != nil {
+		return err
 	}
-	return retiredAt, n.applyAttrs(fh, in, retiredAt)
-}
-
-// applyAttrs is setattr after the copy-up: at retiredAt if set, else
-// wherever the entry is.
-func (n *node) applyAttrs(fh fs.FileHandle, in *fuse.SetAttrIn, retiredAt string) error {
-	size, hasSize := in.GetSize()
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
-	p, follow := n.u.upperPath(n.rel()), false
-	if retiredAt != "" {
-		p = retiredAt
-	} else if fd := n.removedFd(); fd >= 0 {
-		p, follow = procFd(fd), true // removed while open
-	} else if n.orphaned() {
+	if retiredAt == "" && n.removedFd() < 0 && n.orphaned() {
 		n.changeGone(in)
 		return nil
 	}
+	p, follow := n.changePath(retiredAt)
 	uid, hasUID := in.GetUID()
 	gid, hasGID := in.GetGID()
 	if hasUID || hasGID || in.Valid&changed == 0 {
@@ -231,15 +211,14 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if err != nil {
 		return errno(err)
 	}
-	if retiredAt != "" {
-		return errno(unix.Lsetxattr(retiredAt, attr, data, int(flags)))
-	}
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
-	if fd := n.removedFd(); fd >= 0 {
-		return errno(unix.Fsetxattr(fd, attr, data, int(flags)))
+	p, follow := n.changePath(retiredAt)
+	setxattr := unix.Lsetxattr
+	if follow {
+		setxattr = unix.Setxattr
 	}
-	return errno(unix.Lsetxattr(n.u.upperPath(n.rel()), attr, data, int(flags)))
+	return errno(setxattr(p, attr, data, int(flags)))
 }
 
 var _ = (fs.NodeRemovexattrer)((*node)(nil))
@@ -262,13 +241,28 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if err != nil {
 		return errno(err)
 	}
-	if retiredAt != "" {
-		return errno(unix.Lremovexattr(retiredAt, attr))
-	}
 	n.mu.Lock() // against a rename or remove of the entry (pending.go)
 	defer n.mu.Unlock()
-	if fd := n.removedFd(); fd >= 0 {
-		return errno(unix.Fremovexattr(fd, attr))
+	p, follow := n.changePath(retiredAt)
+	removexattr := unix.Lremovexattr
+	if follow {
+		removexattr = unix.Removexattr
 	}
-	return errno(unix.Lremovexattr(n.u.upperPath(n.rel()), attr))
+	return errno(removexattr(p, attr))
+}
+
+// changePath is where a change to the entry goes once
+// ensureUpperForChange has returned retiredAt: there, if set (not
+// followed); else, for an entry removed while open, its file through the
+// descriptor kept on it (followed); else the entry's upper path.
+//
+// Preconditions: n.mu is held.
+func (n *node) changePath(retiredAt string) (p string, follow bool) {
+	if retiredAt != "" {
+		return retiredAt, false
+	}
+	if fd := n.removedFd(); fd >= 0 {
+		return procFd(fd), true
+	}
+	return n.u.upperPath(n.rel()), false
 }
